@@ -1,0 +1,34 @@
+"""The bot's command list: one source for the Telegram menu, /help and the demo.
+
+Each later capability adds its commands here, so the menu Telegram shows, the help text and the
+handlers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BotCommandInfo:
+    """A command as users see it."""
+
+    name: str
+    description: str  # ≤256 chars; shown in Telegram's command menu
+    usage: str = ""  # arguments, e.g. "NAME"
+    admin_only: bool = False
+
+
+COMMANDS: tuple[BotCommandInfo, ...] = (
+    BotCommandInfo("start", "What this bot does"),
+    BotCommandInfo("help", "All commands and examples"),
+)
+
+
+def public_commands() -> list[BotCommandInfo]:
+    """Commands for the menu every user sees (admin commands stay out of it)."""
+    return [c for c in COMMANDS if not c.admin_only]
+
+
+def admin_commands() -> list[BotCommandInfo]:
+    return [c for c in COMMANDS if c.admin_only]

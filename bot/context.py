@@ -1,0 +1,38 @@
+"""What handlers and jobs can reach: settings and the database, kept in ``bot_data``.
+
+Why one typed object instead of loose ``bot_data`` keys: handlers stay thin (parse, call a
+service, reply) and mypy checks every access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import Settings
+from storage.db import Database
+
+_KEY = "orbitwire"
+
+
+@dataclass(slots=True)
+class AppServices:
+    """Long-lived services shared by every handler and job of one process."""
+
+    settings: Settings
+    db: Database
+
+    def is_admin(self, user_id: int | None) -> bool:
+        """Admin rights come only from the configured ``ADMINS`` list."""
+        return user_id is not None and user_id in self.settings.admins
+
+
+def attach(bot_data: dict[str, Any], services: AppServices) -> None:
+    bot_data[_KEY] = services
+
+
+def services_of(context: Any) -> AppServices:
+    """The :class:`AppServices` of a PTB callback context (or Application)."""
+    value = context.bot_data[_KEY]
+    assert isinstance(value, AppServices)
+    return value

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-TOKEN_RE = re.compile(r"\b\d{3,}:[A-Za-z0-9_-]{20,}\b")
+TOKEN_RE = re.compile(r"(?<![0-9])[0-9]{3,}:[A-Za-z0-9_-]{20,}")
 NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram", "alembic", "aiohttp")
 MASK = "<redacted>"
 

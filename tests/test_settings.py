@@ -1,0 +1,112 @@
+"""Settings: defaults, environment parsing, TOML file, and one clear line per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import DEFAULT_FEEDS_FILE, ConfigError, load_settings
+
+TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789"
+
+
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.token is None
+    assert settings.telegram_api_url == "https://api.telegram.org/bot"
+    assert settings.database_url == "sqlite:///./orbitwire.db"
+    assert settings.feeds_file == DEFAULT_FEEDS_FILE
+    assert settings.channels == []
+    assert settings.admins == []
+    assert settings.allow_private_feeds is False
+
+
+def test_environment_values_are_parsed(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ORBITWIRE_BOT_TOKEN", TOKEN)
+    clean_env.setenv("ORBITWIRE_CHANNELS", "@orbitwire_news, -1001234567890")
+    clean_env.setenv("ORBITWIRE_ADMINS", "42, 4242424242")
+    clean_env.setenv("ORBITWIRE_ALLOW_PRIVATE_FEEDS", "true")
+    clean_env.setenv("ORBITWIRE_TELEGRAM_API_URL", "http://127.0.0.1:8081/bot/")
+    settings = load_settings()
+    assert settings.token == TOKEN
+    assert settings.channels == ["@orbitwire_news", "-1001234567890"]
+    assert settings.admins == [42, 4242424242]
+    assert settings.allow_private_feeds is True
+    assert settings.telegram_api_url == "http://127.0.0.1:8081/bot"
+
+
+def test_toml_file_is_read_and_environment_wins(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "orbitwire.toml"
+    config.write_text(
+        'channels = ["@from_file"]\nadmins = [7, 8]\ntimezone = "Europe/Paris"\n'
+        'database_url = "sqlite:///from-file.db"\n',
+        encoding="utf-8",
+    )
+    clean_env.setenv("ORBITWIRE_CONFIG", str(config))
+    clean_env.setenv("ORBITWIRE_ADMINS", "9")
+    settings = load_settings()
+    assert settings.channels == ["@from_file"]
+    assert settings.admins == [9]  # env overrides file
+    assert settings.timezone == "Europe/Paris"
+    assert settings.database_url == "sqlite:///from-file.db"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        ("ORBITWIRE_ADMINS", "alice", "ORBITWIRE_ADMINS: 'alice' is not a numeric"),
+        ("ORBITWIRE_CHANNELS", "my channel", "ORBITWIRE_CHANNELS: 'my channel' is neither"),
+        ("ORBITWIRE_BOT_TOKEN", "not-a-token", "ORBITWIRE_BOT_TOKEN: does not look like"),
+        ("ORBITWIRE_TIMEZONE", "Moon/Shackleton", "ORBITWIRE_TIMEZONE: unknown time zone"),
+        ("ORBITWIRE_DATABASE_URL", "mysql://x@y/z", "ORBITWIRE_DATABASE_URL: backend 'mysql'"),
+        ("ORBITWIRE_DATABASE_URL", "::nonsense::", "ORBITWIRE_DATABASE_URL: is not a database"),
+        ("ORBITWIRE_TELEGRAM_API_URL", "ftp://x", "ORBITWIRE_TELEGRAM_API_URL: must be an http"),
+        ("ORBITWIRE_ALLOW_PRIVATE_FEEDS", "maybe", "ORBITWIRE_ALLOW_PRIVATE_FEEDS"),
+    ],
+)
+def test_bad_values_name_the_setting(
+    clean_env: pytest.MonkeyPatch, var: str, value: str, expected: str
+) -> None:
+    clean_env.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert expected in message
+    assert len(message.splitlines()) == 1
+    assert "Traceback" not in message
+
+
+def test_bad_token_is_not_echoed(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ORBITWIRE_BOT_TOKEN", "123:has spaces SECRETPART")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "SECRETPART" not in str(info.value)
+
+
+def test_missing_or_broken_config_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("ORBITWIRE_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
+    broken = tmp_path / "broken.toml"
+    broken.write_text("channels = [", encoding="utf-8")
+    clean_env.setenv("ORBITWIRE_CONFIG", str(broken))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings()
+
+
+def test_token_never_in_repr_or_redacted_dump(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ORBITWIRE_BOT_TOKEN", TOKEN)
+    clean_env.setenv("ORBITWIRE_DATABASE_URL", "postgresql://bot:hunter2@db.example/orbit")
+    settings = load_settings()
+    assert TOKEN not in repr(settings)
+    dumped = str(settings.redacted())
+    assert TOKEN not in dumped
+    assert "hunter2" not in dumped
+
+
+def test_plain_postgresql_url_uses_psycopg3(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ORBITWIRE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    assert load_settings().database_url.startswith("postgresql+psycopg://")

@@ -110,3 +110,12 @@ def test_token_never_in_repr_or_redacted_dump(clean_env: pytest.MonkeyPatch) -> 
 def test_plain_postgresql_url_uses_psycopg3(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ORBITWIRE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     assert load_settings().database_url.startswith("postgresql+psycopg://")
+
+
+def test_readme_documents_every_setting() -> None:
+    """The configuration table in the README is the operator's reference: keep it complete."""
+    from config.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"`ORBITWIRE_{name.upper()}`" in readme, f"README lacks ORBITWIRE_{name.upper()}"

@@ -6,7 +6,9 @@ Following PTB's own examples: one ``Application.builder()`` chain, handlers regi
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -61,6 +63,44 @@ def build_application(settings: Settings, services: AppServices) -> AppType:
     return app
 
 
+async def serve(app: AppType, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
+    """Run the bot until ``stop`` is set: the same start/stop order as PTB's ``run_polling``.
+
+    Written out (instead of ``app.run_polling()``) so tests drive exactly the production path
+    in their own event loop, and so other servers (metrics, webhook) can share the loop.
+    """
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        assert app.updater is not None
+        await app.updater.start_polling(
+            allowed_updates=Update.ALL_TYPES, timeout=poll_timeout, bootstrap_retries=3
+        )
+        await app.start()
+        try:
+            await stop.wait()
+        finally:
+            if app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            if app.post_stop is not None:
+                await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
 def run_polling(app: AppType) -> None:
-    """Poll until SIGINT/SIGTERM; PTB then stops the updater, the jobs and the app in order."""
-    app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
+    """Poll until SIGINT or SIGTERM, then stop the updater, the jobs and the app in order."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, stop)
+
+    asyncio.run(main())

@@ -87,6 +87,24 @@ class Settings(BaseSettings):
         default=False,
         description="Allow feed URLs on loopback/private networks (tests and demos only).",
     )
+    fetch_interval_minutes: int = Field(
+        default=15, ge=5, le=1440, description="How often each feed is polled (minutes, 5–1440)."
+    )
+    fetch_concurrency: int = Field(
+        default=16, ge=1, le=200, description="Feeds fetched at once (2 per host at most)."
+    )
+    fetch_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="Deadline for one whole feed fetch, redirects included.",
+    )
+    backfill_items: int = Field(
+        default=20,
+        ge=0,
+        le=100,
+        description="Items stored from a feed's first fetch (newest first).",
+    )
     timezone: str = Field(
         default="UTC", description="Default time zone for schedules and admin times (IANA name)."
     )

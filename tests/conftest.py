@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from storage.db import Database, upgrade_database
 from storage.models import metadata
 
+pytest_plugins = ["tests.support.fixtures"]
+
 PG_ENV = "ORBITWIRE_TEST_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")
 
@@ -49,7 +51,9 @@ def pg_schema_url() -> Iterator[str]:
     """A migrated private schema on the test PostgreSQL server (skips when not configured)."""
     base = _pg_base_url()
     if base is None:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     schema = f"ow_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:

@@ -41,7 +41,9 @@ def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
     result = orbitwire("version", env={"ORBITWIRE_ADMINS": "root"}, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["orbitwire: invalid setting ORBITWIRE_ADMINS: 'root' is not a numeric Telegram user id"]
+    assert lines == [
+        "orbitwire: invalid setting ORBITWIRE_ADMINS: 'root' is not a numeric Telegram user id"
+    ]
 
 
 def test_version(tmp_path: Path) -> None:

@@ -118,3 +118,11 @@ def test_due_feeds_and_latest(db: Database) -> None:
     assert [a.title for a in latest] == ["Story 2"]
     assert [a.title for a in db.call(latest_articles, source="spacenews")] == ["Story 2", "Story 1"]
     assert db.call(latest_articles, source="nasa") == []
+
+
+def test_new_rows_per_fetch_are_capped(db: Database) -> None:
+    result = db.call(store_articles, None, [draft(i) for i in range(30)], max_new=10)
+    assert len(result.new_ids) == 10
+    assert result.skipped == 20
+    titles = {a.title for a in db.call(latest_articles, limit=50)}
+    assert titles == {f"Story {i}" for i in range(10)}  # the first (newest-first) drafts win

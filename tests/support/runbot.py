@@ -1,0 +1,58 @@
+"""Run the real orbitwire application in the test's event loop against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bot.app import AppType, build_application, serve
+from bot.context import AppServices
+from config.settings import Settings, load_settings
+from storage.db import Database
+from tests.support.botapi import BotAPIEmulator
+
+
+def settings_for(emu: BotAPIEmulator, db_url: str, **overrides: Any) -> Settings:
+    """Settings as an operator would give them, pointed at the emulator and the test database."""
+    values: dict[str, Any] = {
+        "bot_token": emu.token,
+        "telegram_api_url": emu.base_url,
+        "database_url": db_url,
+        "allow_private_feeds": True,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    emu: BotAPIEmulator, db: Database, **overrides: Any
+) -> AsyncIterator[AppType]:
+    """Start the bot exactly as ``orbitwire run`` does (same :func:`serve`); stop it after."""
+    settings = settings_for(emu, db.url, **overrides)
+    app = build_application(settings, AppServices(settings=settings, db=db))
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, stop, poll_timeout=1))
+    try:
+        await _wait_until_polling(emu, task)
+        yield app
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+def task_started_polling(emu: BotAPIEmulator) -> bool:
+    """PTB deletes any webhook right before its first getUpdates: from then on it is polling."""
+    return bool(emu.requests_for("setMyCommands"))
+
+
+async def _wait_until_polling(emu: BotAPIEmulator, task: asyncio.Task[None]) -> None:
+    for _ in range(500):
+        if task.done():
+            task.result()  # surface start-up errors
+        if emu.requests_for("deleteWebhook") and task_started_polling(emu):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the bot never started polling")

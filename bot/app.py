@@ -16,7 +16,9 @@ from telegram.ext import AIORateLimiter, Application
 
 import handlers
 from bot.commands import public_commands
-from bot.context import AppServices, attach
+from bot.context import AppServices, attach, services_of
+from bot.ingest.service import IngestService, sync_feeds_file
+from bot.jobs import schedule_jobs
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,13 +34,22 @@ def file_base_url(api_url: str) -> str:
 
 
 async def _post_init(app: AppType) -> None:
-    """Push the command menu so Telegram clients show what the bot can do."""
+    """Push the command menu, sync the feeds file and start ingestion on its schedule."""
+    services = services_of(app)
     commands = [BotCommand(c.name, c.description) for c in public_commands()]
     await app.bot.set_my_commands(commands)
+    await asyncio.to_thread(sync_feeds_file, services.settings, services.db)
+    services.ingest = IngestService(services.settings, services.db)
+    await services.ingest.start()
+    schedule_jobs(app)
     log.info("bot @%s ready; %d commands in the menu", app.bot.username, len(commands))
 
 
 async def _post_shutdown(app: AppType) -> None:
+    services = services_of(app)
+    if services.ingest is not None:
+        await services.ingest.close()
+        services.ingest = None
     log.info("bot stopped")
 
 

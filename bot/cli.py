@@ -67,7 +67,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(NO_CREDENTIALS_HELP, code=2)
     from bot.app import build_application, run_polling
     from bot.context import AppServices
+    from config.feeds import load_feed_specs
 
+    try:
+        load_feed_specs(settings.feeds_file)  # fail now, plainly, rather than inside the bot
+    except ConfigError as exc:
+        raise CliError(f"orbitwire: {exc}", code=2) from None
     db = open_database(settings)
     services = AppServices(settings=settings, db=db)
     app = build_application(settings, services)
@@ -154,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("demo", cmd_demo, "offline tour of what the bot does (no token needed)", listing=True)
     db = add("db", cmd_db, "database schema management", listing=True)
     db.add_argument("action", choices=["upgrade", "current"], help="upgrade to the latest schema")
+    from bot import cli_ingest
+
+    cli_ingest.register(add, cli_ingest.IngestCommands(open_database, CliError))
     add("version", cmd_version, "print the version", listing=True)
     add("config", cmd_config, "show the effective settings (secrets masked)", listing=True)
     return parser

@@ -7,10 +7,14 @@ service, reply) and mypy checks every access.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.ingest.service import IngestService
+    from bot.ingest.updater import Updater
 
 _KEY = "orbitwire"
 
@@ -21,6 +25,11 @@ class AppServices:
 
     settings: Settings
     db: Database
+    ingest: IngestService | None = None
+
+    @property
+    def updater(self) -> Updater | None:
+        return self.ingest.updater if self.ingest is not None else None
 
     def is_admin(self, user_id: int | None) -> bool:
         """Admin rights come only from the configured ``ADMINS`` list."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
-from tests.support.runbot import running_bot
+from tests.support.runbot import NO_FEEDS, running_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = 424242
@@ -69,6 +69,7 @@ def test_orbitwire_run_answers_start_within_a_second(
         ORBITWIRE_BOT_TOKEN=botapi.token,
         ORBITWIRE_TELEGRAM_API_URL=botapi.base_url,
         ORBITWIRE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
         PYTHONPATH=str(ROOT),
     )
     proc = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from bot.app import AppType, build_application, serve
@@ -12,6 +13,8 @@ from bot.context import AppServices
 from config.settings import Settings, load_settings
 from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
+
+NO_FEEDS = Path(__file__).resolve().parents[1] / "data" / "no_feeds.toml"
 
 
 def settings_for(emu: BotAPIEmulator, db_url: str, **overrides: Any) -> Settings:
@@ -21,6 +24,7 @@ def settings_for(emu: BotAPIEmulator, db_url: str, **overrides: Any) -> Settings
         "telegram_api_url": emu.base_url,
         "database_url": db_url,
         "allow_private_feeds": True,
+        "feeds_file": NO_FEEDS,  # never the bundled list: tests must not reach the internet
     }
     values.update(overrides)
     return load_settings(**values)

@@ -1,0 +1,97 @@
+"""Ingestion as one service with a lifecycle: the fetcher's HTTP client, the parser worker
+processes and the updater, started and closed together by ``orbitwire run`` and ``fetch``.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from bot.ingest.fetch import Fetcher, FetchLimits
+from bot.ingest.parse import ParserPool
+from bot.ingest.policy import PollPolicy
+from bot.ingest.updater import NewArticlesHook, Updater, UpdaterConfig
+from config.feeds import load_feed_specs
+from config.settings import Settings
+from storage.db import Database
+from storage.feeds import SyncReport, sync_feeds
+
+log = logging.getLogger(__name__)
+
+
+def updater_config(settings: Settings) -> UpdaterConfig:
+    """Translate settings into the updater's knobs."""
+    from datetime import timedelta
+
+    return UpdaterConfig(
+        policy=PollPolicy(interval=timedelta(minutes=settings.fetch_interval_minutes)),
+        concurrency=settings.fetch_concurrency,
+        backfill=settings.backfill_items,
+    )
+
+
+def sync_feeds_file(settings: Settings, db: Database) -> SyncReport:
+    """Bring the store in line with ``FEEDS_FILE`` (run/fetch call this at start)."""
+    report = db.call(sync_feeds, load_feed_specs(settings.feeds_file))
+    if report.added or report.updated or report.retired:
+        log.info(
+            "feeds file synced: %d added, %d updated, %d retired",
+            len(report.added),
+            len(report.updated),
+            len(report.retired),
+        )
+    return report
+
+
+class IngestService:
+    """Owns the resources one process needs to ingest: use ``async with``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        on_new_articles: NewArticlesHook | None = None,
+        parser_workers: int = 2,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self._on_new = on_new_articles
+        self._parser_workers = parser_workers
+        self.fetcher: Fetcher | None = None
+        self.parser: ParserPool | None = None
+        self.updater: Updater | None = None
+
+    async def start(self) -> Updater:
+        limits = FetchLimits(total_timeout=self.settings.fetch_timeout_seconds)
+        self.fetcher = Fetcher(allow_private=self.settings.allow_private_feeds, limits=limits)
+        self.parser = ParserPool(max_workers=self._parser_workers)
+        self.updater = Updater(
+            self.db,
+            self.fetcher,
+            self.parser,
+            updater_config(self.settings),
+            on_new_articles=self._on_new,
+        )
+        return self.updater
+
+    async def close(self) -> None:
+        if self.fetcher is not None:
+            await self.fetcher.aclose()
+            self.fetcher = None
+        if self.parser is not None:
+            await self.parser.close()
+            self.parser = None
+        self.updater = None
+
+    async def __aenter__(self) -> IngestService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -991,7 +991,7 @@ class BotAPIEmulator:
                 return APIError(403, str(p["description"]))
             return self._kicked_error(chat_id)
         if kind == "retry_after":
-            seconds = int(p.get("seconds", p.get("retry_after", 1)))
+            seconds = int(p.get("seconds") or p.get("retry_after") or 1)
             return APIError(
                 429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
             )
@@ -1339,14 +1339,16 @@ class BotAPIEmulator:
             return self.inject_update({"channel_post": message})
 
     def press_button(self, user_id: int, *args: Any, check: bool = True) -> str:
-        """A user presses an inline button: ``press_button(user_id, message, data)`` or
+        """A user presses an inline button: ``press_button(user_id, message, data)`` (a
+        :class:`SentMessage` or PTB ``Message``) or
         ``press_button(user_id, chat_id, message_id, data)``.  Returns the callback query id.
 
         With ``check`` the button must exist in the message's current keyboard — a real user
         cannot press a button the bot never sent.
         """
-        if len(args) == 2 and isinstance(args[0], SentMessage):
-            chat_id, message_id, data = args[0].chat_id, args[0].message_id, args[1]
+        if len(args) == 2 and hasattr(args[0], "message_id") and hasattr(args[0], "chat_id"):
+            # A SentMessage record or a PTB ``telegram.Message`` the bot got back.
+            chat_id, message_id, data = int(args[0].chat_id), int(args[0].message_id), args[1]
         elif len(args) == 3:
             chat_id, message_id, data = int(args[0]), int(args[1]), args[2]
         else:
@@ -2096,7 +2098,9 @@ class BotAPIEmulator:
         p = call.params
         chat = self._resolve_chat(p.get("chat_id"))
         message = self._source_message(call, "copy")
-        caption, entities, mode = (None, [], None)
+        caption: str | None = None
+        entities: list[JSON] = []
+        mode: str | None = None
         if "caption" in p:
             caption, entities, mode = self._caption(p)
         elif message.get("caption") is not None:
@@ -2213,9 +2217,7 @@ class BotAPIEmulator:
             record = self._sent_index.get((chat.id, message_id))
             if message_id not in chat.messages or (record is not None and record.deleted):
                 raise _bad("message to delete not found")
-            if record is None and chat.type == "private":
-                pass  # bots may delete users' messages in private chats
-            del chat.messages[message_id]
+            del chat.messages[message_id]  # users' messages too: bots may delete them
             if record is not None:
                 record.deleted = True
             self._changed.notify_all()

@@ -1,0 +1,77 @@
+"""Worker-process side of :class:`bot.ingest.parse.ParserPool`.
+
+Kept in its own small module so the child has an obvious, importable entry point (required by
+the ``forkserver`` and ``spawn`` start methods) and so nothing from the bot's runtime (event
+loop, database, Telegram client) is imported into the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from multiprocessing.connection import Connection
+
+log = logging.getLogger(__name__)
+
+
+def _limit_memory(limit_mb: int | None) -> None:
+    """Cap the worker's address space so a runaway parse dies with MemoryError, not the host."""
+    if not limit_mb:
+        return
+    try:
+        import resource
+
+        limit = limit_mb * 1024 * 1024
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - non-Linux
+        log.debug("could not set RLIMIT_AS", exc_info=True)
+
+
+_WARMUP = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title><item><title>w</title>'
+    b"<pubDate>next tuesday</pubDate><description>a &amp; b</description></item>"
+    b"</channel></rss>"
+)
+
+
+def worker_main(conn: Connection, memory_limit_mb: int | None = None) -> None:
+    """Receive batches of ``(body, url, content_type, max_entries)``; send one result each.
+
+    Results are streamed one per document (a ``ParsedFeed`` or a ``FeedParseError``) so the
+    parent can tell which document was running when it had to kill the worker. ``None`` stops
+    the loop; a closed pipe (parent gone) ends the process too.
+    """
+    from bot.ingest.parse import FeedParseError, parse_feed
+
+    _limit_memory(memory_limit_mb)
+    # Warm up: the parsers import some modules lazily on first use (fastfeedparser's date
+    # fallback takes ~0.2 s), which must not count against the first document's time limit.
+    try:
+        parse_feed(_WARMUP, url="https://warmup.invalid/", max_entries=1)
+    except Exception:  # pragma: no cover - warm-up is best effort
+        log.debug("warm-up parse failed", exc_info=True)
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        for body, url, content_type, max_entries in batch:
+            result: object
+            try:
+                result = parse_feed(
+                    body, url=url, content_type=content_type, max_entries=max_entries
+                )
+            except FeedParseError as exc:
+                result = exc
+            except MemoryError:
+                result = FeedParseError("parser out of memory")
+            except BaseException as exc:  # never let one document end the worker
+                result = FeedParseError(f"parser failed ({type(exc).__name__})")
+            try:
+                conn.send(result)
+            except (OSError, ValueError):
+                return

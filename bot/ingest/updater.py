@@ -1,0 +1,466 @@
+"""The updater: one pass over due feeds — fetch, parse, normalize, store, schedule.
+
+Feeds are updated concurrently under a bound (the fetcher also bounds per host). Each feed is
+independent: whatever goes wrong with one (network, HTTP, hostile XML, a database error) is
+recorded on that feed and never stops the others. All scheduling state is written back to the
+feed row, so a restart resumes exactly where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, select
+
+from bot.ingest.fulltext import extract_article
+from bot.ingest.normalize import assign_identities, canonical_url, content_hash, site_of
+from bot.ingest.parse import FeedParseError
+from bot.ingest.policy import (
+    PollPolicy,
+    Verdict,
+    classify_status,
+    next_check_error,
+    next_check_ok,
+    redirect_step,
+    should_disable,
+)
+from bot.ingest.types import FetchResult, ParsedEntry, ParsedFeed
+from storage.articles import ArticleDraft, store_articles
+from storage.db import Database
+from storage.feeds import due_feed_ids, record_event
+from storage.models import Article, Feed
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+NewArticlesHook = Callable[[list[int]], Awaitable[None]]
+
+
+class FetcherLike(Protocol):
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult: ...
+
+    async def fetch_page(self, url: str) -> FetchResult: ...
+
+
+class ParserLike(Protocol):
+    async def parse(
+        self, body: bytes, *, url: str, content_type: str | None, max_entries: int
+    ) -> ParsedFeed: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpdaterConfig:
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    concurrency: int = 16  # feeds in flight at once
+    max_entries: int = 100  # entries taken from one document
+    backfill: int = 20  # first fetch of a new feed stores only the newest N
+    max_new_per_fetch: int = 50  # a feed whose ids churn cannot flood the store
+    full_text_concurrency: int = 4
+
+
+@dataclass(slots=True)
+class FeedOutcome:
+    """What happened to one feed in one pass (printed by ``orbitwire fetch``)."""
+
+    feed_id: int
+    url: str
+    title: str
+    result: str  # ok | not_modified | error | disabled | skipped
+    http_status: int | None = None
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    elapsed: float = 0.0
+    new_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PassReport:
+    outcomes: list[FeedOutcome] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def new(self) -> int:
+        return sum(o.new for o in self.outcomes)
+
+    @property
+    def updated(self) -> int:
+        return sum(o.updated for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return sum(o.result in ("error", "disabled") for o in self.outcomes)
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "feeds": len(self.outcomes),
+            "new": self.new,
+            "updated": self.updated,
+            "not_modified": sum(o.result == "not_modified" for o in self.outcomes),
+            "failed": self.failed,
+            "elapsed": round(self.elapsed, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedSnapshot:
+    id: int
+    url: str
+    title: str
+    language: str
+    full_text: bool
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    parse_error_count: int
+    never_succeeded: bool
+    failing_since: datetime | None
+    redirect_url: str | None
+    redirect_hits: int
+
+
+def _snapshot(session: Session, feed_id: int) -> _FeedSnapshot | None:
+    feed = session.get(Feed, feed_id)
+    if feed is None or not feed.enabled:
+        return None
+    return _FeedSnapshot(
+        id=feed_id,
+        url=feed.url,
+        title=feed.title,
+        language=feed.language,
+        full_text=feed.full_text,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        error_count=feed.error_count,
+        parse_error_count=feed.parse_error_count,
+        never_succeeded=feed.last_success_at is None,
+        failing_since=feed.last_success_at or feed.created_at,
+        redirect_url=feed.redirect_url,
+        redirect_hits=feed.redirect_hits,
+    )
+
+
+def entries_to_drafts(
+    feed: _FeedSnapshot, parsed: ParsedFeed, entries: Sequence[ParsedEntry]
+) -> list[ArticleDraft]:
+    """Normalize parsed entries into storable drafts, newest first."""
+    drafts = []
+    source_name = feed.title or parsed.title or site_of(feed.url)
+    for identity, entry in assign_identities(feed.url, list(entries)):
+        link = entry.link or ""
+        canonical = canonical_url(link) if link else None
+        drafts.append(
+            ArticleDraft(
+                identity=identity,
+                canonical_url=canonical,
+                url=link,
+                title=entry.title,
+                summary=entry.summary,
+                content_hash=content_hash(entry),
+                guid=entry.guid,
+                author=entry.author,
+                content=entry.content,
+                image_url=entry.image_url,
+                language=entry.language or parsed.language or feed.language,
+                source_name=source_name[:512],
+                source_site=site_of(link or feed.url),
+                published_at=entry.published,
+                updated_at=entry.updated,
+            )
+        )
+    drafts.sort(key=lambda d: d.published_at.timestamp() if d.published_at else 0, reverse=True)
+    return drafts
+
+
+class Updater:
+    """Runs update passes; owns no connections (fetcher, parser and db are injected)."""
+
+    def __init__(
+        self,
+        db: Database,
+        fetcher: FetcherLike,
+        parser: ParserLike,
+        config: UpdaterConfig | None = None,
+        *,
+        on_new_articles: NewArticlesHook | None = None,
+    ) -> None:
+        self.db = db
+        self.fetcher = fetcher
+        self.parser = parser
+        self.config = config or UpdaterConfig()
+        self.on_new_articles = on_new_articles
+        self._running = asyncio.Lock()
+
+    async def run_pass(
+        self,
+        *,
+        include_all: bool = False,
+        now: datetime | None = None,
+        progress: Callable[[FeedOutcome], None] | None = None,
+    ) -> PassReport:
+        """Update every due feed once. Overlapping passes are serialised, not doubled."""
+        async with self._running:
+            started = time.perf_counter()
+            now = now or utcnow()
+            feed_ids = await self.db.run(due_feed_ids, now, include_all=include_all)
+            semaphore = asyncio.Semaphore(self.config.concurrency)
+            report = PassReport()
+
+            async def one(feed_id: int) -> None:
+                async with semaphore:
+                    outcome = await self.update_feed(feed_id)
+                if outcome is not None:
+                    report.outcomes.append(outcome)
+                    if progress is not None:
+                        progress(outcome)
+
+            await asyncio.gather(*(one(fid) for fid in feed_ids))
+            report.outcomes.sort(key=lambda o: o.feed_id)
+            report.elapsed = time.perf_counter() - started
+            new_ids = [i for o in report.outcomes for i in o.new_ids]
+            if new_ids and self.on_new_articles is not None:
+                try:
+                    await self.on_new_articles(new_ids)
+                except Exception:
+                    log.exception("new-article hook failed for %d articles", len(new_ids))
+            log.info("update pass: %s", report.totals())
+            return report
+
+    async def update_feed(self, feed_id: int) -> FeedOutcome | None:
+        """Fetch and store one feed; every failure is recorded on the feed, never raised."""
+        snapshot = await self.db.run(_snapshot, feed_id)
+        if snapshot is None:
+            return None
+        started = time.perf_counter()
+        outcome = FeedOutcome(feed_id=feed_id, url=snapshot.url, title=snapshot.title, result="ok")
+        try:
+            await self._update(snapshot, outcome)
+        except Exception as exc:  # a bug or a database hiccup: record it, keep the pass going
+            log.exception("feed %s failed unexpectedly", feed_id)
+            outcome.result, outcome.error = "error", f"internal error: {exc.__class__.__name__}"
+            await self.db.run(_record_failure, snapshot, outcome.error, None, None, self.config)
+        outcome.elapsed = time.perf_counter() - started
+        return outcome
+
+    async def _update(self, feed: _FeedSnapshot, outcome: FeedOutcome) -> None:
+        result = await self.fetcher.fetch(
+            feed.url, etag=feed.etag, last_modified=feed.last_modified
+        )
+        outcome.http_status = result.status
+        verdict = classify_status(result.status)
+        if result.status is not None and result.error_kind not in (None, "http"):
+            verdict = Verdict.ERROR  # e.g. body too large after a 200
+        if verdict is Verdict.NOT_MODIFIED:
+            outcome.result = "not_modified"
+            await self.db.run(_record_success, feed, result, None, self.config)
+            return
+        if verdict is Verdict.DISABLE:
+            outcome.result, outcome.error = "disabled", "HTTP 410 Gone: the publisher removed it"
+            await self.db.run(_disable, feed, outcome.error, result.status)
+            return
+        if verdict is Verdict.ERROR or result.body is None:
+            outcome.result = "error"
+            outcome.error = result.error or f"HTTP {result.status}"
+            disabled = await self.db.run(
+                _record_failure, feed, outcome.error, result.status, result.retry_after, self.config
+            )
+            if disabled:
+                outcome.result = "disabled"
+            return
+        try:
+            parsed = await self.parser.parse(
+                result.body,
+                url=result.final_url or feed.url,
+                content_type=result.content_type,
+                max_entries=self.config.max_entries,
+            )
+        except FeedParseError as exc:
+            outcome.result, outcome.error = "error", f"not a usable feed: {exc}"
+            disabled = await self.db.run(
+                _record_failure,
+                feed,
+                outcome.error,
+                result.status,
+                None,
+                self.config,
+                parse_error=True,
+            )
+            if disabled:
+                outcome.result = "disabled"
+            return
+        drafts = entries_to_drafts(feed, parsed, parsed.entries)
+        if feed.full_text and drafts:
+            await self._fill_full_text(drafts)
+        limit = self.config.backfill if feed.never_succeeded else self.config.max_new_per_fetch
+        stored = await self.db.run(_store, feed, drafts, result, parsed, limit, self.config)
+        outcome.new, outcome.updated = len(stored.new_ids), len(stored.updated_ids)
+        outcome.new_ids = stored.new_ids
+        outcome.title = feed.title or parsed.title
+
+    async def _fill_full_text(self, drafts: list[ArticleDraft]) -> None:
+        """Fetch article pages for excerpt-only feeds; keep the excerpt when extraction fails."""
+        known = await self.db.run(_known_identities, [d.identity for d in drafts])
+        todo = [d for d in drafts if d.identity not in known and d.url][
+            : self.config.max_new_per_fetch
+        ]
+        semaphore = asyncio.Semaphore(self.config.full_text_concurrency)
+
+        async def one(draft: ArticleDraft) -> None:
+            async with semaphore:
+                page = await self.fetcher.fetch_page(draft.url)
+            if not page.ok or page.body is None:
+                return
+            extracted = await asyncio.to_thread(extract_article, page.body, page.final_url)
+            if extracted is None:
+                return
+            draft.content = extracted.text
+            if not draft.image_url and extracted.image_url:
+                draft.image_url = extracted.image_url
+
+        await asyncio.gather(*(one(d) for d in todo))
+
+
+# ---------------------------------------------------------------- database steps (sync)
+def _known_identities(session: Session, identities: list[str]) -> set[str]:
+    rows = session.exec(select(Article.identity).where(Article.identity.in_(identities)))  # type: ignore[attr-defined]
+    return set(rows.all())
+
+
+def _store(
+    session: Session,
+    snapshot: _FeedSnapshot,
+    drafts: list[ArticleDraft],
+    result: FetchResult,
+    parsed: ParsedFeed,
+    max_new: int,
+    config: UpdaterConfig,
+) -> Any:
+    stored = store_articles(session, snapshot.id, drafts, max_new=max_new)
+    feed = session.get(Feed, snapshot.id)
+    if feed is not None:
+        if not feed.title and parsed.title:
+            feed.title = parsed.title[:512]
+        if not feed.homepage and parsed.link:
+            feed.homepage = parsed.link[:2048]
+        _apply_success(session, feed, snapshot, result, config)
+    return stored
+
+
+def _record_success(
+    session: Session,
+    snapshot: _FeedSnapshot,
+    result: FetchResult,
+    _parsed: ParsedFeed | None,
+    config: UpdaterConfig,
+) -> None:
+    feed = session.get(Feed, snapshot.id)
+    if feed is not None:
+        _apply_success(session, feed, snapshot, result, config)
+
+
+def _apply_success(
+    session: Session, feed: Feed, snapshot: _FeedSnapshot, result: FetchResult, cfg: UpdaterConfig
+) -> None:
+    now = utcnow()
+    feed.last_status = result.status
+    feed.last_error = None
+    feed.error_count = 0
+    feed.parse_error_count = 0
+    feed.last_fetched_at = now
+    feed.last_success_at = now
+    if result.status != 304:
+        feed.etag = (result.etag or None) and result.etag[:512]
+        feed.last_modified = (result.last_modified or None) and result.last_modified[:128]
+    feed.next_check_at = next_check_ok(
+        now, cfg.policy, max_age=result.max_age, retry_after=result.retry_after
+    )
+    _track_redirect(session, feed, result.permanent_redirect, cfg.policy)
+    feed.updated_at = now
+    session.add(feed)
+
+
+def _track_redirect(session: Session, feed: Feed, target: str | None, policy: PollPolicy) -> None:
+    candidate, hits, adopt = redirect_step(feed.redirect_url, feed.redirect_hits, target, policy)
+    feed.redirect_url, feed.redirect_hits = candidate, hits
+    if not adopt or candidate is None or candidate == feed.url:
+        return
+    clash = session.exec(select(Feed).where(Feed.url == candidate)).first()
+    if clash is not None:
+        return  # another feed already has that URL; keep ours rather than break uniqueness
+    old = feed.url
+    feed.url, feed.redirect_url, feed.redirect_hits = candidate, None, 0
+    record_event(
+        session,
+        "feed_moved",
+        feed.title or old,
+        f"feed moved permanently to {candidate}",
+        feed_id=feed.id,
+        old_url=old,
+        new_url=candidate,
+    )
+
+
+def _record_failure(
+    session: Session,
+    snapshot: _FeedSnapshot,
+    error: str,
+    status: int | None,
+    retry_after: float | None,
+    config: UpdaterConfig,
+    *,
+    parse_error: bool = False,
+) -> bool:
+    """Count the failure, back off, and disable the feed when it keeps failing. True: disabled."""
+    feed = session.get(Feed, snapshot.id)
+    if feed is None:
+        return False
+    now = utcnow()
+    feed.error_count += 1
+    feed.parse_error_count = feed.parse_error_count + 1 if parse_error else 0
+    feed.last_status = status
+    feed.last_error = error[:2000]
+    feed.last_fetched_at = now
+    feed.updated_at = now
+    feed.next_check_at = next_check_error(
+        now, feed.error_count, config.policy, retry_after=retry_after
+    )
+    reason = should_disable(
+        error_count=feed.error_count,
+        parse_error_count=feed.parse_error_count,
+        failing_since=snapshot.failing_since,
+        now=now,
+        policy=config.policy,
+    )
+    session.add(feed)
+    if reason is not None:
+        _disable_feed(session, feed, f"{reason}; last error: {error[:200]}")
+        return True
+    return False
+
+
+def _disable(session: Session, snapshot: _FeedSnapshot, reason: str, status: int | None) -> None:
+    feed = session.get(Feed, snapshot.id)
+    if feed is not None:
+        feed.last_status = status
+        feed.last_error = reason
+        feed.last_fetched_at = utcnow()
+        _disable_feed(session, feed, reason)
+
+
+def _disable_feed(session: Session, feed: Feed, reason: str) -> None:
+    feed.enabled = False
+    feed.disabled_reason = reason[:512]
+    feed.next_check_at = None
+    feed.updated_at = utcnow()
+    session.add(feed)
+    record_event(
+        session, "feed_disabled", feed.title or feed.url, reason, feed_id=feed.id, url=feed.url
+    )

@@ -1,0 +1,253 @@
+"""The whole ingestion pipeline against feeds served from loopback, on both databases."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.ingest.fetch import Fetcher, FetchLimits
+from bot.ingest.parse import ParserPool
+from bot.ingest.policy import PollPolicy
+from bot.ingest.updater import Updater, UpdaterConfig
+from storage.articles import count_articles
+from storage.db import Database
+from storage.feeds import add_feed
+from storage.models import Article, Event, Feed
+from tests.support.feedgen import feed_of, item, rss
+from tests.support.feedserver import FeedServer, Reply
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ParserPool]:
+    async with ParserPool(max_workers=1) as parser_pool:
+        yield parser_pool
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[Fetcher]:
+    async with Fetcher(allow_private=True, limits=FetchLimits(total_timeout=3.0)) as f:
+        yield f
+
+
+CONFIG = UpdaterConfig(
+    policy=PollPolicy(interval=timedelta(minutes=15)), backfill=100, max_new_per_fetch=100
+)
+
+
+def make_updater(db: Database, fetcher: Fetcher, pool: ParserPool, **kw: object) -> Updater:
+    config = dataclasses.replace(CONFIG, **kw)  # type: ignore[arg-type]
+    return Updater(db, fetcher, pool, config)
+
+
+def feed_row(db: Database, feed_id: int) -> Feed:
+    with db.session() as s:
+        feed = s.get(Feed, feed_id)
+        assert feed is not None
+        return feed
+
+
+def add(db: Database, url: str) -> int:
+    feed = db.call(add_feed, url)
+    assert feed.id is not None
+    return feed.id
+
+
+async def test_second_pass_stores_nothing_new(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add_feed("/etag.xml", feed_of(30, site="a.example"), etag='"v1"')
+    server.add("/plain.xml", feed_of(20, site="b.example"), content_type="application/rss+xml")
+    add(db, server.url("/etag.xml"))
+    add(db, server.url("/plain.xml"))
+    updater = make_updater(db, fetcher, pool)
+
+    first = await updater.run_pass(include_all=True)
+    assert first.new == 50
+    assert db.call(count_articles) == 50
+
+    second = await updater.run_pass(include_all=True)
+    assert second.new == 0
+    assert second.updated == 0
+    assert db.call(count_articles) == 50
+    results = {o.url.rsplit("/", 1)[-1]: o.result for o in second.outcomes}
+    assert results == {"etag.xml": "not_modified", "plain.xml": "ok"}
+    assert server.last_request("/etag.xml").headers["if-none-match"] == '"v1"'
+
+
+async def test_a_broken_feed_never_stops_the_others(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add(
+        "/page.html",
+        b"<html><body><h1>Just a moment...</h1></body></html>",
+        content_type="text/html",
+    )
+    server.add("/gone.xml", status=410)
+    server.add("/boom.xml", status=500)
+    server.add_gzip_bomb("/bomb.xml")
+    server.add_drip("/drip.xml", interval=1.0)
+    server.add("/good.xml", feed_of(5, site="good.example"))
+    for path in ("/page.html", "/gone.xml", "/boom.xml", "/bomb.xml", "/drip.xml", "/good.xml"):
+        add(db, server.url(path))
+    report = await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    by_path = {o.url.rsplit("/", 1)[-1]: o for o in report.outcomes}
+    assert by_path["good.xml"].new == 5
+    assert by_path["page.html"].result == "error"
+    assert "not a usable feed" in (by_path["page.html"].error or "")
+    assert by_path["gone.xml"].result == "disabled"
+    assert by_path["boom.xml"].result == "error"
+    assert by_path["bomb.xml"].result == "error"
+    assert by_path["drip.xml"].result == "error"
+    assert db.call(count_articles) == 5
+
+
+async def test_gone_feed_is_disabled_and_admins_get_an_event(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add("/gone.xml", status=410)
+    feed_id = add(db, server.url("/gone.xml"))
+    await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    feed = feed_row(db, feed_id)
+    assert not feed.enabled
+    assert "410" in (feed.disabled_reason or "")
+    with db.session() as s:
+        events = s.exec(select(Event).where(Event.kind == "feed_disabled")).all()
+    assert len(events) == 1
+    assert events[0].notified_at is None  # waiting for the notifier
+    again = await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    assert again.outcomes == []  # disabled feeds are not fetched
+
+
+async def test_errors_back_off_and_recover(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add_sequence("/flaky.xml", [500, 503, Reply(body=feed_of(3))])
+    feed_id = add(db, server.url("/flaky.xml"))
+    updater = make_updater(db, fetcher, pool)
+    delays = []
+    for _ in range(2):
+        before = datetime.now(UTC)
+        await updater.run_pass(include_all=True)
+        feed = feed_row(db, feed_id)
+        assert feed.next_check_at is not None
+        delays.append(feed.next_check_at - before)
+    assert feed_row(db, feed_id).error_count == 2
+    assert delays[1] > delays[0]  # exponential backoff
+    assert delays[1] <= timedelta(days=1)
+    await updater.run_pass(include_all=True)
+    feed = feed_row(db, feed_id)
+    assert feed.error_count == 0
+    assert feed.last_error is None
+    assert db.call(count_articles) == 3
+
+
+async def test_retry_after_and_cache_control_are_honoured(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add("/busy.xml", status=429, headers={"Retry-After": "7200"})
+    server.add(
+        "/cached.xml",
+        feed_of(2),
+        headers={"Cache-Control": "max-age=3600"},
+        content_type="application/rss+xml",
+    )
+    busy = add(db, server.url("/busy.xml"))
+    cached = add(db, server.url("/cached.xml"))
+    now = datetime.now(UTC)
+    await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    busy_next = feed_row(db, busy).next_check_at
+    cached_next = feed_row(db, cached).next_check_at
+    assert busy_next is not None
+    assert busy_next >= now + timedelta(hours=2) - timedelta(seconds=5)
+    assert cached_next is not None
+    assert cached_next >= now + timedelta(minutes=54)
+    # the schedule lives in the database: a fresh updater (a restart) sees nothing due
+    assert (await make_updater(db, fetcher, pool).run_pass()).outcomes == []
+
+
+async def test_edited_items_update_and_churning_ids_cannot_flood(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    base = [item(i, site="edit.example") for i in range(5)]
+    edited = [*base[:4], item(4, site="edit.example", title="Correction: JUICE flyby moved")]
+    churn = [
+        [item(i, site="churn.example", guid=f"run{r}-{i}", link=None) for i in range(60)]
+        for r in range(3)
+    ]
+    server.add_sequence("/edit.xml", [rss(base), rss(edited)])
+    server.add_sequence("/churn.xml", [rss(c) for c in churn])
+    add(db, server.url("/edit.xml"))
+    add(db, server.url("/churn.xml"))
+    updater = make_updater(db, fetcher, pool, backfill=10, max_new_per_fetch=25)
+    first = await updater.run_pass(include_all=True)
+    by_path = {o.url.rsplit("/", 1)[-1]: o for o in first.outcomes}
+    assert by_path["edit.xml"].new == 5
+    assert by_path["churn.xml"].new == 10  # first fetch: only the newest `backfill`
+    second = await updater.run_pass(include_all=True)
+    by_path = {o.url.rsplit("/", 1)[-1]: o for o in second.outcomes}
+    assert by_path["edit.xml"].new == 0
+    assert by_path["edit.xml"].updated == 1
+    assert by_path["churn.xml"].new == 25  # capped, although all 60 ids are "new"
+    with db.session() as s:
+        titles = set(s.exec(select(Article.title)).all())
+    assert "Correction: JUICE flyby moved" in titles
+
+
+async def test_items_sharing_one_guid_stay_distinct(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    items = [item(i, site="same.example", guid="same-guid-for-all") for i in range(4)]
+    server.add("/same.xml", rss(items))
+    add(db, server.url("/same.xml"))
+    report = await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    assert report.new == 4
+
+
+async def test_permanent_redirect_moves_the_feed_after_confirmations(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add("/new.xml", feed_of(2))
+    server.add_redirect("/old.xml", "/new.xml", status=301)
+    server.add_redirect("/temp.xml", "/new.xml", status=302)
+    moved = add(db, server.url("/old.xml"))
+    temp = add(db, server.url("/temp.xml"))
+    updater = make_updater(db, fetcher, pool)
+    for _ in range(2):
+        await updater.run_pass(include_all=True)
+        assert feed_row(db, moved).url == server.url("/old.xml")
+    await updater.run_pass(include_all=True)
+    assert feed_row(db, moved).url == server.url("/new.xml")
+    assert feed_row(db, temp).url == server.url("/temp.xml")  # 302 never moves a feed
+
+
+async def test_feed_metadata_and_article_fields(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    story = item(
+        1,
+        site="spacenews.example",
+        image="https://spacenews.example/img.jpg",
+        title="AT&T-sized news: Chang'e-7 & “friends”",
+    )
+    server.add("/feed.xml", rss([story], title="SpaceNews Example"))
+    feed_id = add(db, server.url("/feed.xml"))
+    await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    assert feed_row(db, feed_id).title == "SpaceNews Example"
+    with db.session() as s:
+        article = s.exec(select(Article)).one()
+    assert article.title == "AT&T-sized news: Chang'e-7 & “friends”"
+    assert article.canonical_url == "https://spacenews.example/00001/story"
+    assert article.url.endswith("utm_source=rss")
+    assert article.source_site == "spacenews.example"
+    assert article.image_url == "https://spacenews.example/img.jpg"
+    assert article.published_at == story.published

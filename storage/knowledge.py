@@ -1,0 +1,300 @@
+"""Knowledge tables: seed the catalog, link articles, store partner facts.
+
+Bulk by design: :func:`link_articles` runs inside ingestion for every new article, so one batch
+is a fixed handful of statements (select articles, delete old links, three multi-row inserts,
+one fact insert with ``ON CONFLICT DO NOTHING``, one ``UPDATE … linked_at``), whatever its size.
+
+Catalog policy (:func:`seed_catalog`, run at every start, idempotent):
+- countries, agencies and missions are upserted by natural key (code, abbrev, slug), so
+  catalog edits update rows in place and ids stay stable;
+- catalog partner facts are upserted by ``fact_key``; catalog facts whose key is no longer
+  produced (a partner row was edited or removed) are deleted — only ``origin="catalog"``;
+- missions and agencies that disappear from the catalog are **kept**: articles, facts and user
+  subscriptions point at them, and admin-added rows (``origin="admin"``) look the same. They
+  simply stop being linked, because the linker is built from the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from bot.knowledge.catalog import Catalog
+from bot.knowledge.extract import extract_partners
+from bot.knowledge.linker import Linker
+from bot.knowledge.textnorm import fold_key
+from storage.db import Database
+from storage.models import (
+    Agency,
+    Article,
+    ArticleAgency,
+    ArticleCountry,
+    ArticleMission,
+    Country,
+    Mission,
+    PartnerFact,
+)
+from storage.types import utcnow
+
+
+@dataclass(slots=True)
+class SeedCounts:
+    countries: int = 0
+    agencies: int = 0
+    missions: int = 0
+    facts: int = 0
+    facts_removed: int = 0
+
+
+@dataclass(slots=True)
+class LinkReport:
+    articles: int = 0
+    mission_links: int = 0
+    agency_links: int = 0
+    country_links: int = 0
+    facts: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: LinkReport) -> None:
+        self.articles += other.articles
+        self.mission_links += other.mission_links
+        self.agency_links += other.agency_links
+        self.country_links += other.country_links
+        self.facts += other.facts
+
+
+def fact_key(
+    mission: str, country: str | None, agency: str | None, payload: str | None,
+    article_id: int | None,
+) -> str:  # fmt: skip
+    """sha256 of the normalized (mission, country, agency, payload, article or 'catalog')."""
+    parts = (
+        mission,
+        (country or "").upper(),
+        fold_key(agency or ""),
+        fold_key(payload or ""),
+        "catalog" if article_id is None else str(article_id),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE on both dialects (one statement per chunk)."""
+    if not rows:
+        return
+    table = _table(model)
+    dialect = session.get_bind().dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    for chunk in _chunks(rows, 500):
+        stmt = mod.insert(table).values(list(chunk))
+        updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
+        session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates))
+
+
+def _insert_ignore(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    table = _table(model)
+    dialect = session.get_bind().dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    inserted = 0
+    for chunk in _chunks(rows, 500):
+        stmt = mod.insert(table).values(list(chunk)).on_conflict_do_nothing()
+        inserted += len(session.execute(stmt.returning(table.c.id)).all())
+    return inserted
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def seed_catalog(session: Session, catalog: Catalog) -> SeedCounts:
+    """Upsert countries, agencies, missions and catalog partner facts (idempotent)."""
+    counts = SeedCounts()
+    _upsert(
+        session,
+        Country,
+        [{"code": c.code, "name": c.name, "flag": c.flag} for c in catalog.countries],
+        ["code"],
+    )
+    counts.countries = len(catalog.countries)
+    agency_rows = [
+        {
+            "abbrev": a.abbrev, "name": a.name, "kind": a.kind, "country_code": a.country_code,
+            "multinational": a.multinational, "members": list(a.members),
+            "aliases": list(a.aliases), "homepage": a.homepage,
+        }
+        for a in catalog.agencies
+    ]  # fmt: skip
+    _upsert(session, Agency, agency_rows, ["abbrev"])
+    counts.agencies = len(agency_rows)
+    agency_ids = _agency_ids(session)
+    mission_rows = [
+        {
+            "slug": m.slug, "name": m.name, "aliases": list(m.aliases),
+            "ambiguous_aliases": list(m.ambiguous_aliases), "program": m.program,
+            "lead_agency_id": agency_ids.get(m.lead_agency or ""),
+            "countries": list(m.countries), "target": m.target, "type": m.type,
+            "status": m.status, "launch_date": _date(m.launch_date),
+            "launch_window": m.launch_window, "description": m.description,
+            "wikipedia": m.wikipedia, "origin": "catalog",
+        }
+        for m in catalog.missions
+    ]  # fmt: skip
+    _upsert(session, Mission, mission_rows, ["slug"])
+    counts.missions = len(mission_rows)
+    mission_ids = _mission_ids(session)
+    fact_rows: dict[str, dict[str, Any]] = {}
+    for m in catalog.missions:
+        for p in m.partners:
+            key = fact_key(m.slug, p.country_code, p.agency_abbrev, p.payload, None)
+            fact_rows[key] = {
+                "fact_key": key, "mission_id": mission_ids[m.slug],
+                "country_code": p.country_code, "agency_id": agency_ids.get(p.agency_abbrev or ""),
+                "institution": p.institution, "payload": p.payload, "role": p.role,
+                "evidence": None, "article_id": None, "source_url": p.source,
+                "confidence": 1.0, "origin": "catalog",
+            }  # fmt: skip
+    _upsert(session, PartnerFact, list(fact_rows.values()), ["fact_key"])
+    counts.facts = len(fact_rows)
+    stale = session.execute(
+        select(col(PartnerFact.fact_key)).where(col(PartnerFact.origin) == "catalog")
+    ).scalars()
+    removed = [k for k in stale if k not in fact_rows]
+    if removed:
+        session.execute(delete(PartnerFact).where(col(PartnerFact.fact_key).in_(removed)))
+    counts.facts_removed = len(removed)
+    return counts
+
+
+def _date(value: str | None) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(value) if value else None
+
+
+def _agency_ids(session: Session) -> dict[str, int]:
+    rows = session.execute(select(col(Agency.abbrev), col(Agency.id))).all()
+    return {abbrev: int(id_) for abbrev, id_ in rows}
+
+
+def _mission_ids(session: Session) -> dict[str, int]:
+    rows = session.execute(select(col(Mission.slug), col(Mission.id))).all()
+    return {slug: int(id_) for slug, id_ in rows}
+
+
+def article_text(title: str, summary: str, content: str | None) -> str:
+    """What we link: title, summary and content as separate sentences."""
+    parts = [p.strip() for p in (title, summary, content or "") if p and p.strip()]
+    return ".\n".join(p.rstrip(".") for p in parts) + ("." if parts else "")
+
+
+def link_articles(
+    session: Session, article_ids: Sequence[int], linker: Linker, catalog: Catalog
+) -> LinkReport:
+    """(Re)link ``article_ids``: replace their mention rows and article facts, set linked_at."""
+    report = LinkReport()
+    ids = list(dict.fromkeys(article_ids))
+    if not ids:
+        return report
+    rows = session.execute(
+        select(
+            col(Article.id), col(Article.title), col(Article.summary), col(Article.content)
+        ).where(col(Article.id).in_(ids))
+    ).all()
+    mission_ids = _mission_ids(session)
+    agency_ids = _agency_ids(session)
+    country_codes = {c.code for c in catalog.countries}
+    am: list[dict[str, Any]] = []
+    ag: list[dict[str, Any]] = []
+    ac: list[dict[str, Any]] = []
+    facts: dict[str, dict[str, Any]] = {}
+    for article_id, title, summary, content in rows:
+        text = article_text(title or "", summary or "", content)
+        mentions = linker.link(text)
+        am += [
+            {"article_id": article_id, "mission_id": mission_ids[s], "mentions": n}
+            for s, n in mentions.missions.items()
+            if s in mission_ids
+        ]
+        ag += [
+            {"article_id": article_id, "agency_id": agency_ids[a], "mentions": n}
+            for a, n in mentions.agencies.items()
+            if a in agency_ids
+        ]
+        ac += [
+            {"article_id": article_id, "country_code": c, "mentions": n}
+            for c, n in mentions.countries.items()
+            if c in country_codes
+        ]
+        if not mentions.missions:
+            continue
+        for cand in extract_partners(text, catalog, linker):
+            if cand.mission_slug not in mission_ids:
+                continue
+            key = fact_key(
+                cand.mission_slug, cand.country_code, cand.agency_abbrev, cand.payload, article_id
+            )
+            facts[key] = {
+                "fact_key": key, "mission_id": mission_ids[cand.mission_slug],
+                "country_code": cand.country_code,
+                "agency_id": agency_ids.get(cand.agency_abbrev or ""),
+                "institution": (cand.institution or None) and cand.institution[:255],
+                "payload": (cand.payload or None) and cand.payload[:512], "role": cand.role,
+                "evidence": cand.evidence, "article_id": article_id, "source_url": None,
+                "confidence": cand.confidence, "origin": "article", "created_at": utcnow(),
+            }  # fmt: skip
+    found = [int(r[0]) for r in rows]
+    for model in (ArticleMission, ArticleAgency, ArticleCountry):
+        session.execute(delete(model).where(_table(model).c.article_id.in_(found)))
+    session.execute(
+        delete(PartnerFact).where(
+            col(PartnerFact.article_id).in_(found), col(PartnerFact.origin) == "article"
+        )
+    )
+    for model, batch in ((ArticleMission, am), (ArticleAgency, ag), (ArticleCountry, ac)):
+        if batch:
+            session.execute(insert(_table(model)), batch)
+    report.facts = _insert_ignore(session, PartnerFact, list(facts.values()))
+    session.execute(update(Article).where(col(Article.id).in_(found)).values(linked_at=utcnow()))
+    report.articles = len(found)
+    report.mission_links, report.agency_links, report.country_links = len(am), len(ag), len(ac)
+    return report
+
+
+def relink_all(db: Database, linker: Linker, catalog: Catalog, batch: int = 1000) -> LinkReport:
+    """Relink every stored article (``orbitwire relink``), one transaction per batch."""
+    total = LinkReport()
+    started = time.perf_counter()
+    last_id = 0
+    while True:
+        ids: list[int] = db.call(_next_ids, last_id, batch)
+        if not ids:
+            break
+        total.add(db.call(link_articles, ids, linker, catalog))
+        last_id = ids[-1]
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+def _next_ids(session: Session, after: int, limit: int) -> list[int]:
+    stmt = (
+        select(col(Article.id))
+        .where(col(Article.id) > after)
+        .order_by(col(Article.id))
+        .limit(limit)
+    )
+    return [int(i) for i in session.execute(stmt).scalars()]

@@ -1,0 +1,125 @@
+"""Partner extraction: the issue's examples and precision/recall on the labelled set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.knowledge.catalog import Catalog, load_catalog
+from bot.knowledge.extract import PartnerCandidate, extract_partners, split_sentences
+from bot.knowledge.linker import Linker
+
+LABELLED = Path(__file__).parent / "data" / "partners_labelled.yaml"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def linker(catalog: Catalog) -> Linker:
+    return Linker(catalog)
+
+
+def _pairs(cands: list[PartnerCandidate]) -> set[tuple[str, str]]:
+    return {(c.mission_slug, c.country_code) for c in cands if c.country_code}
+
+
+def load_items() -> list[dict[str, Any]]:
+    data = yaml.safe_load(LABELLED.read_text(encoding="utf-8"))
+    items: list[dict[str, Any]] = data["items"]
+    return items
+
+
+def evaluate(catalog: Catalog, linker: Linker) -> tuple[float, float, list[str]]:
+    """Micro precision/recall over (mission, country) pairs; roles checked when labelled."""
+    tp = fp = fn = 0
+    errors: list[str] = []
+    for item in load_items():
+        cands = extract_partners(item["text"], catalog, linker)
+        got = _pairs(cands)
+        want = {(f[0], str(f[1])) for f in item["facts"]}
+        roles = {(f[0], str(f[1])): f[2] for f in item["facts"] if len(f) > 2}
+        for c in cands:
+            pair = (c.mission_slug, c.country_code or "")
+            if pair in roles and c.role != roles[pair]:
+                errors.append(f"role {pair}: {c.role!r} != {roles[pair]!r}")
+        tp += len(got & want)
+        fp += len(got - want)
+        fn += len(want - got)
+        if got != want:
+            errors.append(f"{item['text'][:70]!r}: +{sorted(got - want)} -{sorted(want - got)}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall, errors
+
+
+def test_labelled_set_is_big_enough() -> None:
+    items = load_items()
+    assert len(items) >= 50
+    assert sum(1 for i in items if not i["facts"]) >= 10  # negatives
+
+
+def test_precision_and_recall_on_labelled_set(catalog: Catalog, linker: Linker) -> None:
+    precision, recall, errors = evaluate(catalog, linker)
+    print(f"\npartner extraction: precision={precision:.3f} recall={recall:.3f}")
+    for error in errors:
+        print("  ", error)
+    assert precision >= 0.9
+    assert recall >= 0.9
+
+
+def test_issue_list_example(catalog: Catalog, linker: Linker) -> None:
+    text = (
+        "A Swedish negative ion detector, an Italian retroreflector, a French radon detection "
+        "device and a Pakistani cubesat will be placed on the upcoming Chang'e-6 mission. "
+        "It will also host a Saudi Arabia rover weighing 10 kg."
+    )
+    cands = {c.country_code: c for c in extract_partners(text, catalog, linker)}
+    assert set(cands) == {"SE", "IT", "FR", "PK", "SA"}
+    assert cands["SE"].payload == "negative ion detector"
+    assert cands["IT"].payload == "retroreflector"
+    assert cands["FR"].payload == "radon detection device"
+    assert cands["PK"].payload == "cubesat"
+    assert cands["SA"].payload == "rover"
+    assert cands["SA"].evidence.startswith("It will also host")
+    assert cands["SA"].confidence < cands["SE"].confidence  # co-reference costs confidence
+    assert all(c.mission_slug == "change-6" for c in cands.values())
+
+
+def test_co_founders(catalog: Catalog, linker: Linker) -> None:
+    text = "For the ILRS, the co-founders are the Russian Federation and the PRC."
+    cands = extract_partners(text, catalog, linker)
+    assert [(c.mission_slug, c.country_code, c.role) for c in cands] == [
+        ("ilrs", "RU", "co-founder")
+    ]
+
+
+def test_lead_country_is_not_a_partner(catalog: Catalog, linker: Linker) -> None:
+    text = "Chang'e-6 carried a Chinese camera and a Swedish ion detector."
+    assert _pairs(extract_partners(text, catalog, linker)) == {("change-6", "SE")}
+
+
+def test_agency_next_to_country(catalog: Catalog, linker: Linker) -> None:
+    (cand,) = extract_partners(
+        "Italy's INFN will provide a laser retroreflector for Chang'e-7.", catalog, linker
+    )
+    assert (cand.country_code, cand.agency_abbrev) == ("IT", "INFN")
+    (cand,) = extract_partners(
+        "The French space agency CNES will supply a camera for Dragonfly.", catalog, linker
+    )
+    assert (cand.country_code, cand.agency_abbrev) == ("FR", "CNES")
+
+
+def test_no_mission_no_facts(catalog: Catalog, linker: Linker) -> None:
+    assert extract_partners("A Swedish detector will fly next year.", catalog, linker) == []
+
+
+def test_sentence_split_keeps_abbreviations() -> None:
+    text = "The U.S. team met Dr. Smith on Monday. No. 5 was next! Then it rained."
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == ["The U.S. team met Dr. Smith on Monday.", "No. 5 was next!", "Then it rained."]

@@ -1,0 +1,107 @@
+"""Linker: spellings, longest match, word boundaries, case and ambiguity rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.knowledge.catalog import Catalog, flag_emoji, load_catalog
+from bot.knowledge.linker import Linker
+from bot.knowledge.textnorm import normalize, pattern_variants
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def linker(catalog: Catalog) -> Linker:
+    return Linker(catalog)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Chang'e-7", "Chang’e 7", "Change-7", "Chang-e 7", "CHANG'E7", "CE-7", "嫦娥七号", "Chang'e7"],
+)
+def test_alias_spellings(linker: Linker, spelling: str) -> None:
+    assert linker.link(f"The {spelling} lander is ready.").missions == {"change-7": 1}
+
+
+def test_cjk_inside_chinese_text(linker: Linker) -> None:
+    assert linker.link("我国嫦娥六号任务圆满成功").missions == {"change-6": 1}
+
+
+def test_longest_match_wins(linker: Linker) -> None:
+    m = linker.link("NASA's Artemis II crew trained for the Artemis programme.")
+    assert m.missions == {"artemis-ii": 1, "artemis-programme": 1}
+    assert linker.link("He lives in New Mexico, near a rocket range.").countries == {}
+
+
+def test_word_boundaries(linker: Linker) -> None:
+    assert linker.link("Exchange-7 rates and changes 7 times").missions == {}
+    assert linker.link("The Chang'e-61 probe").missions == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hera, queen of the gods, was jealous of Zeus in Greek myth.",
+        "Psyche and Eros appear in a Roman tale retold by Apuleius.",
+        "We hope the weather holds; Lucy said so.",
+    ],
+)
+def test_mythology_and_names_do_not_link(linker: Linker, text: str) -> None:
+    assert linker.link(text).missions == {}
+
+
+def test_ambiguous_alias_with_space_context(linker: Linker) -> None:
+    m = linker.link("ESA's Hera spacecraft flew past Mars on its way to the asteroid Didymos.")
+    assert m.missions == {"hera": 1}
+    assert linker.link("The Psyche probe fired its thrusters.").missions == {"psyche": 1}
+
+
+def test_case_sensitive_abbreviations(linker: Linker) -> None:
+    m = linker.link("In the mesa, Vanessa put the case on a shelf; asi es. Esa tarde.")
+    assert m.agencies == {}
+    m = linker.link("ESA, CAS, ASI and ISA signed a statement.")
+    assert m.agencies == {"ESA": 1, "CAS": 1, "ASI": 1, "ISA": 1}
+
+
+def test_countries_by_name_demonym_and_ambiguity(linker: Linker) -> None:
+    m = linker.link("A Swedish detector, a Saudi rover and an Emirati orbiter; Russia too.")
+    assert m.countries == {"SE": 1, "SA": 1, "AE": 1, "RU": 1}
+    assert linker.link("Give us the turkey and polish the chad.").countries == {}
+    assert linker.link("Turkey and Jordan joined the lunar mission talks.").countries == {
+        "TR": 1,
+        "JO": 1,
+    }
+    assert linker.link("Tell us about it.").countries == {}
+
+
+def test_spans_cut_from_original_text(linker: Linker) -> None:
+    text = "Before  the launch,   Chang’e 6  carried NASA's gear."
+    spans = {s.kind: text[s.start : s.end] for s in linker.link(text).spans}
+    assert spans["mission"] == "Chang’e 6"
+    assert spans["agency"] == "NASA"
+
+
+def test_textnorm() -> None:
+    assert normalize("Ｃｈａｎｇ’ｅ—7  Café").text == "chang e 7 cafe"
+    assert sorted(pattern_variants("Chang'e-7")) == ["chang e 7", "chang e7", "change 7", "change7"]
+
+
+def test_catalog_lookups(catalog: Catalog) -> None:
+    mission = catalog.find_mission("chang’e 7")
+    assert mission is not None
+    assert mission.slug == "change-7"
+    assert catalog.find_mission("CE-7") is mission
+    assert catalog.agency_by_abbrev("ESA") is not None
+    country = catalog.country("ae")
+    assert country is not None
+    assert country.name == "United Arab Emirates"
+    assert country.flag == flag_emoji("AE") == "🇦🇪"
+    ru = catalog.country("RU")
+    assert ru is not None
+    assert ru.name == "Russia"
+    assert catalog.lead_countries("change-6") == {"CN"}
+    assert len(catalog.countries) >= 249

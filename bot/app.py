@@ -19,6 +19,7 @@ from bot.commands import public_commands
 from bot.context import AppServices, attach, services_of
 from bot.ingest.service import IngestService, sync_feeds_file
 from bot.jobs import schedule_jobs
+from bot.knowledge.service import Knowledge
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,14 @@ async def _post_init(app: AppType) -> None:
     commands = [BotCommand(c.name, c.description) for c in public_commands()]
     await app.bot.set_my_commands(commands)
     await asyncio.to_thread(sync_feeds_file, services.settings, services.db)
-    services.ingest = IngestService(services.settings, services.db)
+    knowledge = services.knowledge or Knowledge()
+    services.knowledge = knowledge
+    await asyncio.to_thread(knowledge.seed, services.db)
+
+    async def link(ids: list[int]) -> None:
+        await knowledge.link_new(services.db, ids)
+
+    services.ingest = IngestService(services.settings, services.db, on_new_articles=link)
     await services.ingest.start()
     schedule_jobs(app)
     log.info("bot @%s ready; %d commands in the menu", app.bot.username, len(commands))

@@ -20,6 +20,7 @@ from bot.ingest.netguard import GuardError, check_url
 from bot.ingest.opml import OPMLError, OPMLFeed, parse_opml, render_opml
 from bot.ingest.service import IngestService, sync_feeds_file
 from bot.ingest.updater import FeedOutcome, PassReport
+from bot.knowledge.service import Knowledge
 from config.settings import ConfigError, Settings
 from storage.articles import latest_articles
 from storage.db import Database
@@ -92,7 +93,13 @@ class IngestCommands:
     ) -> PassReport:
         total = len(await db.run(due_feed_ids, utcnow(), include_all=include_all))
         show_progress = not quiet and sys.stderr.isatty() and total > 0
-        async with IngestService(settings, db) as service:
+        knowledge = Knowledge()
+        await asyncio.to_thread(knowledge.seed, db)
+
+        async def link(ids: list[int]) -> None:
+            await knowledge.link_new(db, ids)
+
+        async with IngestService(settings, db, on_new_articles=link) as service:
             assert service.updater is not None
             if not show_progress:
                 return await service.updater.run_pass(include_all=include_all)
@@ -231,6 +238,26 @@ class IngestCommands:
             _json([{"url": r.url, "title": r.title, "enabled": r.enabled} for r in rows])
         else:
             print(render_opml([OPMLFeed(url=r.url, title=r.title) for r in rows]), end="")
+        return 0
+
+    # ----------------------------------------------------------------------- relink
+    def relink(self, settings: Settings, args: argparse.Namespace) -> int:
+        """Re-link every stored article after a catalog change."""
+        db = self.open_db(settings)
+        try:
+            knowledge = Knowledge()
+            knowledge.seed(db)
+            report = knowledge.relink_all(db)
+        finally:
+            db.close()
+        if args.json:
+            _json(asdict(report))
+        else:
+            print(
+                f"relinked {report.articles} articles: {report.mission_links} mission links, "
+                f"{report.agency_links} agency links, {report.country_links} country links, "
+                f"{report.facts} partner facts"
+            )
         return 0
 
     # ----------------------------------------------------------------------- articles

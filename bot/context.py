@@ -15,6 +15,7 @@ from storage.db import Database
 if TYPE_CHECKING:
     from bot.ingest.service import IngestService
     from bot.ingest.updater import Updater
+    from bot.knowledge.service import Knowledge
 
 _KEY = "orbitwire"
 
@@ -26,6 +27,7 @@ class AppServices:
     settings: Settings
     db: Database
     ingest: IngestService | None = None
+    knowledge: Knowledge | None = None
 
     @property
     def updater(self) -> Updater | None:

@@ -12,7 +12,7 @@ import signal
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
 import handlers
 from bot.commands import public_commands
@@ -71,7 +71,7 @@ def build_application(settings: Settings, services: AppServices) -> AppType:
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(file_base_url(settings.telegram_api_url))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(services.flood)
         .concurrent_updates(8)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)

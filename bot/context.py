@@ -6,9 +6,10 @@ service, reply) and mypy checks every access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.flood import FloodControl
 from config.settings import Settings
 from storage.db import Database
 
@@ -26,6 +27,7 @@ class AppServices:
 
     settings: Settings
     db: Database
+    flood: FloodControl = field(default_factory=FloodControl)
     ingest: IngestService | None = None
     knowledge: Knowledge | None = None
 

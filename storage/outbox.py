@@ -180,6 +180,11 @@ def begin_send(session: Session, delivery_id: int) -> bool:
     return _set(session, delivery_id, (CLAIMED,), state=SENDING)
 
 
+def refused(session: Session, delivery_id: int) -> bool:
+    """Telegram refused the request (a 400): nothing was delivered, so it may be sent again."""
+    return _set(session, delivery_id, (SENDING,), state=CLAIMED)
+
+
 def mark_sent(session: Session, delivery_id: int, message_id: int | None) -> bool:
     return _set(
         session,

@@ -58,6 +58,8 @@ async def _post_shutdown(app: AppType) -> None:
     if services.ingest is not None:
         await services.ingest.close()
         services.ingest = None
+    if services.leader is not None:
+        await asyncio.to_thread(services.leader.release)
     log.info("bot stopped")
 
 

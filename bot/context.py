@@ -6,10 +6,12 @@ service, reply) and mypy checks every access.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.flood import FloodControl
+from bot.leader import Leadership
 from config.settings import Settings
 from storage.db import Database
 
@@ -34,6 +36,14 @@ class AppServices:
     @property
     def updater(self) -> Updater | None:
         return self.ingest.updater if self.ingest is not None else None
+
+    leader: Leadership | None = None
+
+    async def lead(self) -> bool:
+        """Whether this process should run the scheduled jobs now (refreshes the lock)."""
+        if self.leader is None:
+            self.leader = Leadership(self.db)
+        return await asyncio.to_thread(self.leader.refresh)
 
     def is_admin(self, user_id: int | None) -> bool:
         """Admin rights come only from the configured ``ADMINS`` list."""

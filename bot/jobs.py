@@ -36,9 +36,9 @@ def job_kwargs(job_id: str) -> dict[str, Any]:
 
 
 async def ingest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Fetch every due feed once."""
+    """Fetch every due feed once (only on the leader replica)."""
     services = services_of(context)
-    if services.updater is None:
+    if services.updater is None or not await services.lead():
         return
     await services.updater.run_pass()
 

@@ -114,7 +114,7 @@ def classify(exc: BaseException) -> tuple[Outcome, str]:
 def backoff(attempts: int, base: float = BACKOFF_BASE, rng: random.Random | None = None) -> float:
     """Seconds before the next try: base × 2^(attempts-1), capped at 10 minutes, ±20 % jitter."""
     rng = rng or random.Random()  # noqa: S311 - jitter
-    delay = min(BACKOFF_CAP, base * 2 ** max(0, attempts - 1))
+    delay = min(BACKOFF_CAP, base * 2.0 ** max(0, attempts - 1))
     return delay * rng.uniform(0.8, 1.2)
 
 

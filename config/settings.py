@@ -27,6 +27,8 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from config.channels import ChannelSchedule, parse_quiet_hours
+
 ENV_PREFIX = "ORBITWIRE_"
 CONFIG_ENV = "ORBITWIRE_CONFIG"
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -104,6 +106,37 @@ class Settings(BaseSettings):
         ge=0,
         le=100,
         description="Items stored from a feed's first fetch (newest first).",
+    )
+    follow_us: str = Field(
+        default="",
+        description="Follow-us footer: Label=https://…,Label2=https://… (channel and socials).",
+    )
+    publish_mode: Literal["auto", "review"] = Field(
+        default="auto", description="auto posts the best stories; review sends them to admins."
+    )
+    review_chat: int | None = Field(
+        default=None, description="Chat id where review-mode candidates go (admins' chat)."
+    )
+    max_posts_per_day: int = Field(default=12, ge=0, le=500, description="Posts per channel/day.")
+    min_spacing_minutes: int = Field(
+        default=30, ge=0, le=1440, description="Minimum minutes between two posts in a channel."
+    )
+    quiet_hours: str = Field(
+        default="", description="No posts in this window, e.g. 23:00-07:00 (channel time zone)."
+    )
+    backlog_hours: int = Field(
+        default=24, ge=1, le=24 * 14, description="Only stories this recent are considered."
+    )
+    summarizer_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint for abstractive summaries."
+    )
+    summarizer_model: str = Field(default="gpt-4o-mini", description="Model name for it.")
+    summarizer_api_key: SecretStr | None = Field(
+        default=None, description="API key for the summarizer (secret)."
+    )
+    channel: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Per-channel overrides from the TOML file: [channel."@name"] …',
     )
     timezone: str = Field(
         default="UTC", description="Default time zone for schedules and admin times (IANA name)."
@@ -185,6 +218,32 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} ({hint})") from exc
         return value
 
+    @field_validator("follow_us")
+    @classmethod
+    def _follow(cls, value: str) -> str:
+        from bot.publish.render import parse_follow_us
+
+        parse_follow_us(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    @field_validator("channel")
+    @classmethod
+    def _overrides(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for ref, override in value.items():
+            try:
+                ChannelSchedule(**override)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"[channel.{ref!r}] {where}: {first['msg']}") from None
+        return value
+
     @field_validator("feeds_file")
     @classmethod
     def _feeds_file(cls, value: Path) -> Path:
@@ -212,11 +271,26 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def schedule_for(self, chat_ref: str) -> ChannelSchedule:
+        """The channel's schedule: global defaults, then its ``[channel."…"]`` overrides."""
+        base: dict[str, Any] = {
+            "max_posts_per_day": self.max_posts_per_day,
+            "min_spacing_minutes": self.min_spacing_minutes,
+            "quiet_hours": self.quiet_hours,
+            "timezone": self.timezone,
+            "publish_mode": self.publish_mode,
+            "review_chat": self.review_chat,
+        }
+        base.update(self.channel.get(chat_ref, {}))
+        return ChannelSchedule(**base)
+
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict that is safe to print or log (secrets masked)."""
         data = self.model_dump(mode="json")
         if self.bot_token is not None:
             data["bot_token"] = "***"  # noqa: S105 - a mask, not a password
+        if self.summarizer_api_key is not None:
+            data["summarizer_api_key"] = "***"
         data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
         return data
 

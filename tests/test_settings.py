@@ -119,3 +119,48 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"`ORBITWIRE_{name.upper()}`" in readme, f"README lacks ORBITWIRE_{name.upper()}"
+
+
+def test_channel_overrides_from_the_config_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    config = tmp_path / "orbitwire.toml"
+    config.write_text(
+        'channels = ["@orbitwire_news"]\nmax_posts_per_day = 10\n'
+        '[channel."@orbitwire_news"]\nmax_posts_per_day = 3\nquiet_hours = "23:00-07:00"\n'
+        'timezone = "Asia/Shanghai"\npublish_mode = "review"\n',
+        encoding="utf-8",
+    )
+    clean_env.setenv("ORBITWIRE_CONFIG", str(config))
+    settings = load_settings()
+    news = settings.schedule_for("@orbitwire_news")
+    assert news.max_posts_per_day == 3
+    assert news.publish_mode == "review"
+    assert settings.schedule_for("@other").max_posts_per_day == 10
+    # 16:30 UTC is 00:30 in Shanghai: inside the window that wraps midnight
+    assert news.is_quiet(datetime(2026, 11, 24, 16, 30, tzinfo=UTC))
+    assert not news.is_quiet(datetime(2026, 11, 24, 3, 0, tzinfo=UTC))  # 11:00 local
+
+
+def test_bad_channel_override_names_the_channel(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "orbitwire.toml"
+    config.write_text('[channel."@x_news"]\nmax_posts_per_dya = 3\n', encoding="utf-8")
+    clean_env.setenv("ORBITWIRE_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=r"ORBITWIRE_CHANNEL: .*@x_news.*max_posts_per_dya"):
+        load_settings()
+
+
+def test_follow_us_and_quiet_hours_are_validated(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ORBITWIRE_FOLLOW_US", "Telegram=https://t.me/orbitwire,X=https://x.com/o")
+    assert load_settings().follow_us
+    clean_env.setenv("ORBITWIRE_FOLLOW_US", "Telegram=javascript:alert(1)")
+    with pytest.raises(ConfigError, match="ORBITWIRE_FOLLOW_US"):
+        load_settings()
+    clean_env.delenv("ORBITWIRE_FOLLOW_US")
+    clean_env.setenv("ORBITWIRE_QUIET_HOURS", "late night")
+    with pytest.raises(ConfigError, match="ORBITWIRE_QUIET_HOURS"):
+        load_settings()

@@ -20,6 +20,9 @@ from bot.context import AppServices, attach, services_of
 from bot.ingest.service import IngestService, sync_feeds_file
 from bot.jobs import schedule_jobs
 from bot.knowledge.service import Knowledge
+from bot.publish.publisher import Publisher
+from bot.publish.sender import Sender
+from bot.publish.summarize import Summarizer
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,14 @@ async def _post_init(app: AppType) -> None:
 
     services.ingest = IngestService(services.settings, services.db, on_new_articles=link)
     await services.ingest.start()
+    settings = services.settings
+    summarizer = Summarizer.from_settings(
+        settings.summarizer_url,
+        settings.summarizer_model,
+        settings.summarizer_api_key.get_secret_value() if settings.summarizer_api_key else None,
+    )
+    services.publisher = Publisher(settings, services.db, summarizer)
+    services.sender = Sender(services.db, app.bot, services.flood)
     schedule_jobs(app)
     log.info("bot @%s ready; %d commands in the menu", app.bot.username, len(commands))
 
@@ -58,6 +69,8 @@ async def _post_shutdown(app: AppType) -> None:
     if services.ingest is not None:
         await services.ingest.close()
         services.ingest = None
+    if services.publisher is not None:
+        await services.publisher.summarizer.aclose()
     if services.leader is not None:
         await asyncio.to_thread(services.leader.release)
     log.info("bot stopped")

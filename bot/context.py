@@ -16,9 +16,12 @@ from config.settings import Settings
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.answers import Answers
     from bot.ingest.service import IngestService
     from bot.ingest.updater import Updater
     from bot.knowledge.service import Knowledge
+    from bot.publish.publisher import Publisher
+    from bot.publish.sender import Sender
 
 _KEY = "orbitwire"
 
@@ -32,18 +35,31 @@ class AppServices:
     flood: FloodControl = field(default_factory=FloodControl)
     ingest: IngestService | None = None
     knowledge: Knowledge | None = None
+    publisher: Publisher | None = None
+    sender: Sender | None = None
+    answers: Answers | None = None
+    leader: Leadership | None = None
 
     @property
     def updater(self) -> Updater | None:
         return self.ingest.updater if self.ingest is not None else None
-
-    leader: Leadership | None = None
 
     async def lead(self) -> bool:
         """Whether this process should run the scheduled jobs now (refreshes the lock)."""
         if self.leader is None:
             self.leader = Leadership(self.db)
         return await asyncio.to_thread(self.leader.refresh)
+
+    def get_answers(self) -> Answers:
+        """The chat answers service, built on first use (it shares the process's Knowledge)."""
+        if self.answers is None:
+            from bot.answers import Answers
+            from bot.knowledge.service import Knowledge
+
+            if self.knowledge is None:
+                self.knowledge = Knowledge()
+            self.answers = Answers(self.db, self.knowledge)
+        return self.answers
 
     def is_admin(self, user_id: int | None) -> bool:
         """Admin rights come only from the configured ``ADMINS`` list."""

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 
 INGEST_JOB_ID = "orbitwire-ingest"
 INGEST_TICK_SECONDS = 60.0
+PUBLISH_JOB_ID = "orbitwire-publish"
+PUBLISH_TICK_SECONDS = 60.0
+SEND_JOB_ID = "orbitwire-send"
+SEND_TICK_SECONDS = 2.0
+SEND_MAX_SECONDS = 30.0
 
 
 def job_kwargs(job_id: str) -> dict[str, Any]:
@@ -43,6 +48,45 @@ async def ingest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await services.updater.run_pass()
 
 
+async def publish_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Plan the next post of every channel (leader only); the send job delivers it."""
+    services = services_of(context)
+    if services.publisher is None or not await services.lead():
+        return
+    await resolve_channels(context.bot, services)
+    report = await services.publisher.plan()
+    for planned in report.planned:
+        log.info(
+            "planned %s for %s (score %.1f)", planned.article_id, planned.channel, planned.score
+        )
+
+
+async def send_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Drain the outbox, paced by the flood control (leader only)."""
+    services = services_of(context)
+    if services.sender is None or not await services.lead():
+        return
+    await services.sender.drain(max_seconds=SEND_MAX_SECONDS)
+
+
+async def resolve_channels(bot: Any, services: Any) -> None:
+    """Give ``@name`` channels their numeric id (``getChat``); unresolved ones are retried."""
+    from telegram.error import TelegramError
+
+    from storage.channels import set_chat_id, sync_channels
+
+    channels = await services.db.run(sync_channels, services.settings.channels)
+    for channel in channels:
+        if channel.chat_id is not None:
+            continue
+        try:
+            chat = await bot.get_chat(channel.chat_ref)
+        except TelegramError as exc:
+            log.warning("cannot resolve channel %s: %s", channel.chat_ref, exc)
+            continue
+        await services.db.run(set_chat_id, channel.chat_ref, chat.id, chat.title)
+
+
 def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
     """Register the repeating jobs on the application's JobQueue."""
     queue = app.job_queue
@@ -54,4 +98,18 @@ def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
         first=first,
         name=INGEST_JOB_ID,
         job_kwargs=job_kwargs(INGEST_JOB_ID),
+    )
+    queue.run_repeating(
+        publish_job,
+        interval=PUBLISH_TICK_SECONDS,
+        first=first + 2,
+        name=PUBLISH_JOB_ID,
+        job_kwargs=job_kwargs(PUBLISH_JOB_ID),
+    )
+    queue.run_repeating(
+        send_job,
+        interval=SEND_TICK_SECONDS,
+        first=first + 3,
+        name=SEND_JOB_ID,
+        job_kwargs=job_kwargs(SEND_JOB_ID),
     )

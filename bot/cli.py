@@ -162,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import cli_ingest
 
     cli_ingest.register(add, cli_ingest.IngestCommands(open_database, CliError))
+    from bot import cli_answers
+
+    cli_answers.register(add, cli_answers.AnswerCommands(open_database, CliError))
+    from bot import cli_publish
+
+    publish = add(
+        "publish",
+        lambda settings, args: cli_publish.cmd_publish(settings, args, open_database, CliError),
+        "plan one post per channel and send the outbox",
+        listing=True,
+    )
+    publish.add_argument("--once", action="store_true", help="one pass, then exit (the default)")
+    publish.add_argument(
+        "--dry-run", action="store_true", help="print the posts and their targets; send nothing"
+    )
     add("version", cmd_version, "print the version", listing=True)
     add("config", cmd_config, "show the effective settings (secrets masked)", listing=True)
     return parser

@@ -66,6 +66,11 @@ async def send_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     services = services_of(context)
     if services.sender is None or not await services.lead():
         return
+    assert services.leader is not None
+    if services.sender.recovered_term != services.leader.term:
+        # newly elected: whatever is still in flight belongs to a process that is gone
+        await services.sender.recover()
+        services.sender.recovered_term = services.leader.term
     await services.sender.drain(max_seconds=SEND_MAX_SECONDS)
 
 

@@ -44,6 +44,7 @@ class Leadership:
         self._file: IO[str] | None = None
         self._leader = False
         self._lock = threading.Lock()
+        self.term = 0  # increments each time this process becomes leader
 
     @property
     def is_leader(self) -> bool:
@@ -54,6 +55,8 @@ class Leadership:
         with self._lock:
             was = self._leader
             self._leader = self._refresh_pg() if self.db.is_postgres else self._refresh_file()
+            if self._leader and not was:
+                self.term += 1
             if self._leader != was:
                 log.info("scheduler leadership %s", "acquired" if self._leader else "lost")
             return self._leader

@@ -47,6 +47,7 @@ from telegram.error import (
 )
 from telegram.ext import ExtBot
 
+from bot.failpoints import failpoint
 from bot.flood import FloodControl, retry_after_seconds
 from storage import outbox
 from storage.channels import chat_gone, chat_migrated
@@ -178,6 +179,7 @@ class Sender:
         worker_id: str | None = None,
         batch: int = 64,
         retry_base: float = BACKOFF_BASE,
+        recover_lease: timedelta = timedelta(0),
         on_chat_gone: ChatGoneHook | None = None,
     ) -> None:
         self.db = db
@@ -186,12 +188,18 @@ class Sender:
         self.worker_id = worker_id or f"sender-{uuid.uuid4().hex[:8]}"
         self.batch = batch
         self.retry_base = retry_base
+        self.recover_lease = recover_lease
         self.on_chat_gone = on_chat_gone
         self._recovered = False
+        self.recovered_term = 0  # the leadership term whose recovery has run (see bot.jobs)
 
     async def recover(self) -> tuple[int, int]:
-        """Resolve what a previous crash left in flight (see :func:`storage.outbox.recover`)."""
-        requeued, unknown = await self.db.run(outbox.recover)
+        """Resolve what a previous crash left in flight (see :func:`storage.outbox.recover`).
+
+        Only the scheduler leader sends, and it calls this when it becomes leader: every row
+        still in flight then belongs to a process that is gone, whatever its age.
+        """
+        requeued, unknown = await self.db.run(outbox.recover, lease=self.recover_lease)
         if requeued or unknown:
             log.warning(
                 "outbox recovery: %d re-queued, %d unknown (not re-sent)", requeued, unknown
@@ -210,6 +218,8 @@ class Sender:
         claimed = await self.db.run(
             outbox.claim, self.worker_id, limit=self.batch, skip_chats=self._blocked_chats()
         )
+        if claimed:
+            await failpoint("sender.after_claim")
         await asyncio.gather(*(self._deliver(c, report) for c in claimed))
         return report
 
@@ -235,6 +245,7 @@ class Sender:
         plain_fallback = False
         for _ in range(4):  # re-sends within one claim: plain text, shortened, migrated
             await self.db.run(outbox.begin_send, item.id)
+            await failpoint("sender.after_begin")
             try:
                 message = await self._send(chat_id, payload, plain=plain_fallback)
             except TelegramError as exc:

@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 INGEST_JOB_ID = "orbitwire-ingest"
 INGEST_TICK_SECONDS = 60.0
 PUBLISH_JOB_ID = "orbitwire-publish"
-PUBLISH_TICK_SECONDS = 60.0
 SEND_JOB_ID = "orbitwire-send"
 SEND_TICK_SECONDS = 2.0
 SEND_MAX_SECONDS = 30.0
@@ -106,7 +105,7 @@ def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
     )
     queue.run_repeating(
         publish_job,
-        interval=PUBLISH_TICK_SECONDS,
+        interval=services_of(app).settings.publish_tick_seconds,
         first=first + 2,
         name=PUBLISH_JOB_ID,
         job_kwargs=job_kwargs(PUBLISH_JOB_ID),

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     quiet_hours: str = Field(
         default="", description="No posts in this window, e.g. 23:00-07:00 (channel time zone)."
     )
+    publish_tick_seconds: int = Field(
+        default=60, ge=1, le=3600, description="How often the publisher plans the next posts."
+    )
     backlog_hours: int = Field(
         default=24, ge=1, le=24 * 14, description="Only stories this recent are considered."
     )

@@ -3,8 +3,9 @@
 Why not PTB's ``AIORateLimiter``: on a 429 it pauses *all* requests, so one channel's flood wait
 would stall every other chat; and it does not pace private chats. This limiter:
 
-- spaces message sends globally (default 29/s, under Telegram's ~30/s) — a strict spacing rather
-  than a burst-then-wait bucket, so no rolling second ever holds more than the limit;
+- spaces message sends globally (at most 30 in any 1.02 s, ~29.4/s) *and* keeps a sliding
+  window of the actual send times, so no rolling second ever holds more than the limit — not even
+  when the event loop was busy and several sends became due at once;
 - keeps a sliding 60 s window per group/channel (20 messages per minute);
 - spaces each private chat (~1 message/s);
 - on a 429 (``RetryAfter``) blocks only the chat that got it, for ``retry_after`` seconds.
@@ -20,7 +21,7 @@ import asyncio
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -68,20 +69,26 @@ class FloodControl(BaseRateLimiter[dict[str, Any]]):
     def __init__(
         self,
         *,
-        overall_per_second: float = 29.0,
+        overall_per_second: float = 30.0,
         group_per_minute: int = 20,
         group_window: float = 61.0,
         private_interval: float = 1.0,
         max_interactive_wait: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.interval = 1.0 / overall_per_second
+        self.overall_limit = max(1, int(overall_per_second))
+        self.overall_window = 1.02  # a little wider than Telegram's second: transit jitter
         self.group_limit = group_per_minute
         self.group_window = group_window
         self.private_interval = private_interval
         self.max_interactive_wait = max_interactive_wait
         self.clock = clock
-        self._next_global = 0.0
+        self.sleep = sleep
+        self._last_global = -1e9
+        self._global_window: deque[float] = deque()
+        self._global_lock = asyncio.Lock()
         self._chats: dict[int | str, _ChatState] = {}
         self.retry_after_count = 0  # 429s received (metrics)
 
@@ -116,20 +123,30 @@ class FloodControl(BaseRateLimiter[dict[str, Any]]):
             now = self.clock()
             ready = state.next_free
             if is_group(chat_id):
-                while state.window and state.window[0] <= now - self.group_window:
+                while state.window and state.window[0] <= now - self.group_window + 1e-6:
                     state.window.popleft()
                 if len(state.window) >= self.group_limit:
                     ready = max(ready, state.window[0] + self.group_window)
             if ready <= now:
                 return
-            await asyncio.sleep(ready - now)
+            await self.sleep(ready - now)
 
     async def _wait_global(self) -> None:
-        now = self.clock()
-        slot = max(now, self._next_global)
-        self._next_global = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        """Wait for a global send slot: spacing and the rolling-window cap, on real send times."""
+        async with self._global_lock:
+            window = self._global_window
+            while True:
+                now = self.clock()
+                while window and window[0] <= now - self.overall_window + 1e-6:
+                    window.popleft()
+                wait = self._last_global + self.interval - now
+                if len(window) >= self.overall_limit:
+                    wait = max(wait, window[0] + self.overall_window - now)
+                if wait <= 0:
+                    break
+                await self.sleep(wait)
+            self._last_global = now
+            window.append(now)
 
     async def process_request(
         self,

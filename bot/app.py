@@ -9,17 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Awaitable
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
-from telegram.ext import Application
+from telegram.ext import Application, SimpleUpdateProcessor
 
 import handlers
-from bot.commands import public_commands
+from bot.commands import COMMANDS, public_commands
 from bot.context import AppServices, attach, services_of
+from bot.health import HealthServer
 from bot.ingest.service import IngestService, sync_feeds_file
 from bot.jobs import schedule_jobs
 from bot.knowledge.service import Knowledge
+from bot.metrics import Metrics
 from bot.publish.publisher import Publisher
 from bot.publish.sender import Sender
 from bot.publish.summarize import Summarizer
@@ -87,7 +92,7 @@ def build_application(settings: Settings, services: AppServices) -> AppType:
         .base_url(settings.telegram_api_url)
         .base_file_url(file_base_url(settings.telegram_api_url))
         .rate_limiter(services.flood)
-        .concurrent_updates(8)
+        .concurrent_updates(TimedUpdateProcessor(8, services.metrics))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
@@ -97,20 +102,94 @@ def build_application(settings: Settings, services: AppServices) -> AppType:
     return app
 
 
+class TimedUpdateProcessor(SimpleUpdateProcessor):
+    """Processes updates concurrently (bounded) and records each one's handling time."""
+
+    def __init__(self, max_concurrent_updates: int, metrics: Metrics) -> None:
+        super().__init__(max_concurrent_updates)
+        self.metrics = metrics
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        started = time.perf_counter()
+        try:
+            await coroutine
+        finally:
+            self.metrics.handler_latency.labels(_update_kind(update)).observe(
+                time.perf_counter() - started
+            )
+
+
+def _update_kind(update: object) -> str:
+    """A low-cardinality label: the command name, or the kind of update."""
+    if isinstance(update, Update):
+        message = update.effective_message
+        if update.callback_query is not None:
+            return "callback"
+        if update.inline_query is not None:
+            return "inline"
+        if message is not None and message.text and message.text.startswith("/"):
+            command = message.text.split()[0][1:].split("@")[0].lower()
+            return command if command in _KNOWN_COMMANDS else "other_command"
+        if message is not None:
+            return "text"
+    return "other"
+
+
+_KNOWN_COMMANDS = {c.name for c in COMMANDS}
+
+
+async def _start_updates(app: AppType, settings: Settings, poll_timeout: int) -> None:
+    """Webhook when ``WEBHOOK_URL`` is set (any replica can take updates), else long polling."""
+    assert app.updater is not None
+    if settings.webhook_url:
+        assert settings.webhook_secret is not None
+        path = urlsplit(settings.webhook_url).path.lstrip("/")
+        await app.updater.start_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+            bootstrap_retries=3,
+        )
+        log.info(
+            "receiving updates by webhook on %s:%s/%s",
+            settings.webhook_listen,
+            settings.webhook_port,
+            path,
+        )
+        return
+    await app.updater.start_polling(
+        allowed_updates=Update.ALL_TYPES, timeout=poll_timeout, bootstrap_retries=3
+    )
+
+
 async def serve(app: AppType, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
     """Run the bot until ``stop`` is set: the same start/stop order as PTB's ``run_polling``.
 
     Written out (instead of ``app.run_polling()``) so tests drive exactly the production path
-    in their own event loop, and so other servers (metrics, webhook) can share the loop.
+    in their own event loop, and so the health/metrics server shares the loop.
     """
+    services = services_of(app)
+    settings = services.settings
+    health: HealthServer | None = None
     await app.initialize()
     try:
         if app.post_init is not None:
             await app.post_init(app)
         assert app.updater is not None
-        await app.updater.start_polling(
-            allowed_updates=Update.ALL_TYPES, timeout=poll_timeout, bootstrap_retries=3
-        )
+        if settings.metrics_port:
+            health = HealthServer(
+                services.db,
+                services.health,
+                services.metrics,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                is_leader=lambda: services.leader is not None and services.leader.is_leader,
+            )
+            await health.start()
+        await _start_updates(app, settings, poll_timeout)
         await app.start()
         try:
             await stop.wait()
@@ -121,6 +200,8 @@ async def serve(app: AppType, stop: asyncio.Event, *, poll_timeout: int = 10) ->
                 await app.stop()
             if app.post_stop is not None:
                 await app.post_stop(app)
+            if health is not None:
+                await health.stop()
     finally:
         await app.shutdown()
         if app.post_shutdown is not None:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.flood import FloodControl
+from bot.health import HealthState
 from bot.leader import Leadership
+from bot.metrics import Metrics
 from config.settings import Settings
 from storage.db import Database
 
@@ -33,6 +35,8 @@ class AppServices:
     settings: Settings
     db: Database
     flood: FloodControl = field(default_factory=FloodControl)
+    metrics: Metrics = field(default_factory=Metrics)
+    health: HealthState = field(default_factory=HealthState)
     ingest: IngestService | None = None
     knowledge: Knowledge | None = None
     publisher: Publisher | None = None

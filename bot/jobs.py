@@ -12,11 +12,14 @@ heartbeat that picks due feeds.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from telegram.ext import ContextTypes
 
 from bot.context import services_of
+from bot.health import HEARTBEAT_SECONDS
+from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,15 @@ async def ingest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     services = services_of(context)
     if services.updater is None or not await services.lead():
         return
-    await services.updater.run_pass()
+    report = await services.updater.run_pass()
+    metrics = services.metrics
+    for outcome in report.outcomes:
+        metrics.feeds_fetched.labels(outcome.result).inc()
+    metrics.articles_stored.inc(report.new)
+    metrics.articles_updated.inc(report.updated)
+    if any(o.result in ("ok", "not_modified") for o in report.outcomes):
+        services.health.last_fetch_success_at = time.time()
+        metrics.last_fetch_success.set(services.health.last_fetch_success_at)
 
 
 async def publish_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -63,14 +74,32 @@ async def publish_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def send_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Drain the outbox, paced by the flood control (leader only)."""
     services = services_of(context)
-    if services.sender is None or not await services.lead():
+    leading = await services.lead() if services.sender is not None else False
+    services.metrics.is_leader.set(1 if leading else 0)
+    if services.sender is None or not leading:
         return
     assert services.leader is not None
     if services.sender.recovered_term != services.leader.term:
         # newly elected: whatever is still in flight belongs to a process that is gone
         await services.sender.recover()
         services.sender.recovered_term = services.leader.term
-    await services.sender.drain(max_seconds=SEND_MAX_SECONDS)
+    before = services.flood.retry_after_count
+    report = await services.sender.drain(max_seconds=SEND_MAX_SECONDS)
+    metrics = services.metrics
+    if report.sent:
+        metrics.posts_sent.labels("all").inc(report.sent)
+    for outcome, count in report.outcomes.items():
+        if outcome != "sent":
+            metrics.posts_failed.labels(outcome).inc(count)
+    metrics.telegram_429.inc(services.flood.retry_after_count - before)
+    depth = await services.db.run(outbox.counts)
+    for state in outbox.OPEN_STATES:
+        metrics.queue_depth.labels(state).set(depth.get(state, 0))
+
+
+async def heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Proves the scheduler is alive (read by /healthz)."""
+    services_of(context).health.beat()
 
 
 async def resolve_channels(bot: Any, services: Any) -> None:
@@ -91,6 +120,9 @@ async def resolve_channels(bot: Any, services: Any) -> None:
         await services.db.run(set_chat_id, channel.chat_ref, chat.id, chat.title)
 
 
+HEARTBEAT_JOB_ID = "orbitwire-heartbeat"
+
+
 def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
     """Register the repeating jobs on the application's JobQueue."""
     queue = app.job_queue
@@ -109,6 +141,13 @@ def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
         first=first + 2,
         name=PUBLISH_JOB_ID,
         job_kwargs=job_kwargs(PUBLISH_JOB_ID),
+    )
+    queue.run_repeating(
+        heartbeat_job,
+        interval=HEARTBEAT_SECONDS,
+        first=0.1,
+        name=HEARTBEAT_JOB_ID,
+        job_kwargs=job_kwargs(HEARTBEAT_JOB_ID),
     )
     queue.run_repeating(
         send_job,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -141,6 +141,19 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-channel overrides from the TOML file: [channel."@name"] …',
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to; unset = long polling.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token."
+    )
+    webhook_listen: str = Field(default="0.0.0.0", description="Address the webhook server binds.")  # noqa: S104 - behind a proxy
+    webhook_port: int = Field(default=8443, ge=1, le=65535, description="Port it listens on.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /healthz and /metrics.")
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Port of /healthz and /metrics (0 disables)."
+    )
     timezone: str = Field(
         default="UTC", description="Default time zone for schedules and admin times (IANA name)."
     )
@@ -247,6 +260,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"[channel.{ref!r}] {where}: {first['msg']}") from None
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be the public https:// URL Telegram will post updates to")
+        return value or None
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _secret_shape(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(raw)):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return raw
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "ORBITWIRE_WEBHOOK_SECRET is required with ORBITWIRE_WEBHOOK_URL, so forged "
+                "updates are rejected"
+            )
+        return self
+
     @field_validator("feeds_file")
     @classmethod
     def _feeds_file(cls, value: Path) -> Path:
@@ -292,8 +331,9 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         if self.bot_token is not None:
             data["bot_token"] = "***"  # noqa: S105 - a mask, not a password
-        if self.summarizer_api_key is not None:
-            data["summarizer_api_key"] = "***"
+        for secret in ("summarizer_api_key", "webhook_secret"):
+            if getattr(self, secret) is not None:
+                data[secret] = "***"
         data["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
         return data
 
@@ -333,8 +373,11 @@ def describe_errors(error: ValidationError) -> list[str]:
     """One line per bad setting, naming its environment variable and what is wrong."""
     lines = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
         message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:  # a rule about several settings names them itself
+            lines.append(f"invalid settings: {message}")
+            continue
+        field = str(item["loc"][0])
         lines.append(f"invalid setting {ENV_PREFIX}{field.upper()}: {message}")
     return lines
 

@@ -123,3 +123,52 @@ def test_sentence_split_keeps_abbreviations() -> None:
     text = "The U.S. team met Dr. Smith on Monday. No. 5 was next! Then it rained."
     parts = [text[s:e] for s, e in split_sentences(text)]
     assert parts == ["The U.S. team met Dr. Smith on Monday.", "No. 5 was next!", "Then it rained."]
+
+
+def _facts(text: str, catalog: Catalog, linker: Linker) -> set[tuple[str, str]]:
+    return _pairs(extract_partners(text, catalog, linker))
+
+
+def test_first_item_and_left_edge_cues_cover_the_whole_list(
+    catalog: Catalog, linker: Linker
+) -> None:
+    text = "Artemis I carried cubesats from Japan, Italy and Germany."
+    assert _facts(text, catalog, linker) == {
+        ("artemis-i", "JP"), ("artemis-i", "IT"), ("artemis-i", "DE"),
+    }  # fmt: skip
+
+
+def test_capital_counts_only_as_acting_subject(catalog: Catalog, linker: Linker) -> None:
+    assert _facts("Beijing and Moscow signed the ILRS roadmap.", catalog, linker) == {
+        ("ilrs", "RU")
+    }
+    text = "Chang'e-6 returned samples, officials in Moscow said after signing a deal."
+    assert _facts(text, catalog, linker) == set()
+
+
+def test_speculation_and_ended_cooperation_are_not_facts(catalog: Catalog, linker: Linker) -> None:
+    assert _facts("Chang'e-8 could carry a Turkish rover.", catalog, linker) == set()
+    assert _facts("Peru is in talks to join the ILRS.", catalog, linker) == set()
+    text = "ESA suspended cooperation with Roscosmos on the Rosalind Franklin rover."
+    assert _facts(text, catalog, linker) == set()
+    assert _facts("Chang'e-8 will carry a Turkish rover.", catalog, linker) == {("change-8", "TR")}
+
+
+def test_actor_goes_to_the_mission_of_its_clause(catalog: Catalog, linker: Linker) -> None:
+    text = "Chang'e-6 carried a French detector, while a Thai sensor will fly on Chang'e-7."
+    assert _facts(text, catalog, linker) == {("change-6", "FR"), ("change-7", "TH")}
+    text = "Axiom Mission 4 carried astronauts from India and Poland to the ISS."
+    assert _facts(text, catalog, linker) == {("ax-4", "IN"), ("ax-4", "PL")}
+
+
+def test_fact_stated_before_the_mission_is_named(catalog: Catalog, linker: Linker) -> None:
+    text = "Sweden's IRF built a compact ion analyser. The instrument will fly on Chang'e-7."
+    (cand,) = extract_partners(text, catalog, linker)
+    assert (cand.mission_slug, cand.country_code, cand.agency_abbrev) == ("change-7", "SE", "IRF")
+    assert cand.confidence < 0.9
+    text = "Sweden's IRF built a compact ion analyser. Chang'e-7 launches in 2026."
+    assert extract_partners(text, catalog, linker) == []
+
+
+def test_articles_without_actor_or_mission_are_skipped(catalog: Catalog, linker: Linker) -> None:
+    assert extract_partners("Chang'e-7 will fly in 2026. It has a drill.", catalog, linker) == []

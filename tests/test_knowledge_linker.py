@@ -105,3 +105,58 @@ def test_catalog_lookups(catalog: Catalog) -> None:
     assert ru.name == "Russia"
     assert catalog.lead_countries("change-6") == {"CN"}
     assert len(catalog.countries) >= 249
+
+
+def test_capitals_are_spans_not_country_mentions(linker: Linker) -> None:
+    m = linker.link("Beijing and Moscow signed a lunar station roadmap.")
+    assert m.countries == {}
+    assert [(s.kind, s.target) for s in m.spans] == [("capital", "CN"), ("capital", "RU")]
+
+
+def test_compound_prefixes_need_a_hyphen(linker: Linker) -> None:
+    assert linker.link("The Franco-German rover rides on MMX.").countries == {"FR": 1, "DE": 1}
+    assert linker.link("Franco said the German rover is ready.").countries == {"DE": 1}
+    assert linker.link("Indo-Pacific security talks.").countries == {}
+
+
+def test_abbreviation_redefined_by_the_text(linker: Linker) -> None:
+    text = "The Italian Spring Accelerometer (ISA) flies on BepiColombo; ISA measures forces."
+    assert "ISA" not in linker.link(text).agencies
+    text = "The Israel Space Agency (ISA) joined the mission; ISA will fund a camera."
+    assert linker.link(text).agencies.get("ISA") == 3  # the name and both abbreviations
+
+
+def test_sentence_initial_common_word_alias(linker: Linker) -> None:
+    assert linker.link("Hope remains that the rover will land on Mars.").missions == {}
+    assert linker.link("Hope probe images show dust storms on Mars.").missions == {
+        "emirates-mars-mission": 1
+    }
+    text = "The Emirates Mars Mission reached orbit. Hope then imaged the Martian moons."
+    assert linker.link(text).missions == {"emirates-mars-mission": 2}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Germany,  France and the U.S. space agency back Chang'e  7.",
+        "Chang'e - 7 carries a Swedish detector.\n\nNew  Horizons flew by.",
+        "Plain text: Chang’e 6 carried NASA's gear, a Swedish ion detector.",
+    ],
+)
+def test_fast_scan_matches_full_normalization(linker: Linker, text: str) -> None:
+    """scan_text (fold + whitespace squeeze) finds what the full normalize path finds."""
+    from bot.knowledge.textnorm import normalize, scan_text
+
+    norm = scan_text(text)
+    full = normalize(text)
+    assert norm.text.split() == full.text.split()
+    for i, ch in enumerate(norm.text):
+        if ch != " ":
+            assert (
+                text[norm.to_original(i)].lower() == ch or not text[norm.to_original(i)].isascii()
+            )
+
+
+def test_link_is_memoised_for_the_same_text(linker: Linker) -> None:
+    text = "Chang'e-6 carried a Swedish detector."
+    assert linker.link(text) is linker.link(text)

@@ -1,31 +1,64 @@
 """Rule-based partner extraction: "country X (agency Y) contributes payload Z to mission M".
 
-Pipeline, all pure functions over the linker's spans:
+Pipeline, all pure functions over the linker's spans (:meth:`Linker.link`, memoised, so the
+ingestion hook's link-then-extract links once):
 
-1. :func:`split_sentences` — period/!/? followed by space and a capital, except after known
-   abbreviations ("U.S.", "Dr.", "No.", initials).
-2. Mission of a sentence: the missions it names, minus those introduced by a comparison word
-   ("unlike India's Chandrayaan-3", "after Chang'e-7"). A sentence naming none inherits the
-   previous sentence's mission when it opens with a back-reference ("It will also host…",
-   "The mission will also carry…", "The probe…").
-3. A sentence only yields facts if it has a *cue*: a contribution verb (carry, host, place on,
-   fly, contribute, provide, supply, build, develop…), a role word (partner, co-founder, join,
-   sign, member) or a payload noun right after a country word ("a Swedish negative ion
-   detector"). Sentences about rivalry (compete, race, rival) need the latter, strongest cue.
-4. Each country word (name, demonym) or agency with a country is a candidate unless: it is the
-   lead agency's country; a comparison word precedes it; it is a launch/landing location
-   ("launched from Kazakhstan"); or it owns another mission ("India's Chandrayaan-3").
-   A country followed closely by an agency of that country is merged ("Italy's INFN").
-5. Payload = the noun phrase after the country word ending in a payload noun ("negative ion
-   detector", "rover weighing 10 kg" → "rover"), else the object of the contribution verb.
+1. **Cheap exits.** No mission span, or no country/agency/capital span → no facts, no
+   tokenising. Sentences are found with one regex pass (:func:`split_sentences`: period/!/?
+   + space + capital, except after abbreviations such as "U.S." or "Dr."); only sentences with
+   an actor span are tokenised, and word classes come from a cached per-word lookup
+   (:func:`_flags`), not from regexes run per sentence.
+2. **Clauses.** A sentence is cut at ";", ":", "while", "whereas", "but", "although", ", and"
+   (unless a country follows: lists keep going), and after a leading subordinate clause
+   ("After ESA suspended cooperation with Roscosmos, NASA agreed …"). Modality, comparison and
+   the mission an actor belongs to are decided per clause.
+3. **Missions of a clause.** Mission spans minus those introduced by a comparison word
+   ("unlike India's Chandrayaan-3", "similar to the one on Chang'e-6": the whole rest of the
+   clause after unlike/than/compared/similar/versus is a comparison zone) and minus "Artemis
+   Accords" (signing the accords contributes to no mission). An actor is credited to the nearest
+   mission of its clause (else of its sentence), preferring missions that are not mere
+   destinations ("to the ISS"): "a Swedish analyser rode on the Yutu-2 rover" credits Yutu-2,
+   not the Chang'e-4 of the other clause. A sentence without missions inherits the previous
+   sentence's when it opens with a back-reference ("It will also host…", "The probe…", ×0.9).
+   A strong fact stated *before* the mission is named ("Sweden built the ion analyser. The
+   instrument will fly on Chang'e-6.") is held for one sentence and credited to the next
+   sentence's mission if that sentence refers back (×0.9).
+4. **Actors.** Country words (names, demonyms, "Franco-" compounds), agencies with a country,
+   and capitals. A country followed closely by an agency of that country is one actor ("Italy's
+   INFN", "France's space agency CNES"). Coordinated actors form a list ("Belgium, Germany and
+   the UK", "Franco-German"): every member gets the cues of the list's left *and* right edge,
+   so the first item of "payloads from South Korea, Argentina, Germany and Saudi Arabia" is not
+   lost. Capitals count only as political actors: subject of sign/agree/join/announce…
+   ("Beijing and Moscow signed…").
+5. **Cues → confidence.**
+   - payload noun phrase right after the list ("a Swedish negative ion detector", "Australia's
+     recovery team"): 0.95 with a contribution verb in the sentence, else 0.8;
+   - list as subject of a contribution, launch or funding verb ("SpaceX launched…", "Germany's
+     DLR and the Italian Space Agency funded…"): 0.9; of a political verb: 0.85 (partner);
+   - agent/source on the left: "from"/"by" (optionally via "teams in", an institution or a
+     city: "camera from the Max Planck Institute in Germany", "assembled by Airbus in Bremen,
+     Germany", "led by teams in Belgium…", "one comes from France and another from Italy")
+     after a payload noun or contribution/launch/lead/fund verb, or "built in Germany": 0.85;
+   - role words (partner, co-founder, join, sign, member, funder…): 0.85;
+   - any contribution verb in the sentence: 0.75; else ≤ 0.5 (dropped).
+   Sentences about rivalry (compete, race) need the payload cue (0.95).
+6. **Exclusions.** The lead agency's country; comparison zones and "like/unlike/after X"; a
+   location after a launch/landing verb ("launched from Kazakhstan"); the owner of another
+   mission or of its "own" probe ("India's Chandrayaan-3", "the UAE's own probe"); actors a
+   relay merely serves ("relays data for Pakistan's rover"); a clause that is negated or about
+   ended cooperation (not, never, ended, suspended, cancelled, withdrew…). Speculation in the
+   actor's clause (is expected to, may, could, might, would, in talks, hopes to, considering,
+   potential…) multiplies confidence by 0.6, below :data:`MIN_CONFIDENCE`.
+7. **Payload** = the noun phrase after the country word ending in a payload noun ("negative
+   ion detector", "rover weighing 10 kg" → "rover"), else the object of the contribution verb.
 
-Confidence encodes cue strength: demonym + payload noun + verb 0.95, role words 0.85, country
-as subject/object of a contribution verb 0.75, co-reference ×0.9. Callers keep ≥ 0.6.
+Callers keep candidates with confidence ≥ :data:`MIN_CONFIDENCE` (0.6).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from bot.knowledge.catalog import Catalog
@@ -34,57 +67,11 @@ from bot.knowledge.linker import Linker, Span
 MIN_CONFIDENCE = 0.6
 
 _ABBREVIATIONS = frozenset(
-    [
-        "dr",
-        "mr",
-        "mrs",
-        "ms",
-        "prof",
-        "st",
-        "no",
-        "nos",
-        "vs",
-        "etc",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "jr",
-        "sr",
-        "gen",
-        "lt",
-        "col",
-        "capt",
-        "sgt",
-        "approx",
-        "fig",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "est",
-        "al",
-        "e",
-        "g",
-        "i",
-        "u",
-        "s",
-        "k",
-        "n",
-        "r",
-        "p",
-        "c",
-        "a",
-    ]
-)
+    {"dr", "mr", "mrs", "ms", "prof", "st", "no", "nos", "vs", "etc", "inc", "ltd", "co", "corp",
+     "jr", "sr", "gen", "lt", "col", "capt", "sgt", "approx", "fig", "jan", "feb", "mar", "apr",
+     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "est", "al", "e", "g", "i", "u",
+     "s", "k", "n", "r", "p", "c", "a"}
+)  # fmt: skip
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])")
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 
@@ -92,21 +79,50 @@ CONTRIBUTION_VERBS = re.compile(
     r"^(carr(y|ies|ied|ying)|host(s|ed|ing)?|plac(e|es|ed|ing)|fl(y|ies|ew|own|ying)|"
     r"contribut\w*|provid\w*|suppl(y|ies|ied|ying)|buil[dt]\w*|develop\w*|deliver\w*|"
     r"install\w*|mount\w*|integrat\w*|aboard|onboard|board|ride|rides|riding|accommodat\w*|"
-    r"send(s|ing)?|sent|furnish\w*|donat\w*|includ\w*|feature[sd]?|equip\w*)$"
+    r"send(s|ing)?|sent|furnish\w*|donat\w*|includ\w*|feature[sd]?|equip\w*|assembl\w*|"
+    r"manufactur\w*|fabricat\w*|design(s|ed|ing)?|fund(s|ed|ing)?|financ\w*|sponsor\w*|"
+    r"operat(e|es|ed|ing)|track(s|ed|ing)?|recover(s|ed|ing)?|retriev\w*|"
+    r"produc(e|es|ed|ing)|lend(s|ing)?|lent|offer(s|ed|ing)?)$"
 )
+LAUNCH_VERBS = re.compile(r"^(launch(es|ed|ing)?|lofted|orbited)$")
+LEAD_VERBS = re.compile(r"^(lead|leads|led|leading|fund\w*|financ\w*|sponsor\w*)$")
 ROLE_WORDS = re.compile(
     r"^(partner\w*|co-?found\w*|cofound\w*|join(s|ed|ing)?|sign(s|ed|ing|atory|atories)?|"
-    r"member(s|ship)?|collaborat\w*|cooperat\w*|participat\w*|agreement)$"
+    r"member(s|ship)?|collaborat\w*|cooperat\w*|participat\w*|agreement|funders?|backers?|"
+    r"contributors?)$"
+)
+POLITICAL_VERBS = re.compile(
+    r"^(sign(s|ed|ing)?|agree(s|d|ing)?|join(s|ed|ing)?|announc\w*|pledg\w*|commit(s|ted)?|"
+    r"ratif\w*|endors\w*|approv\w*|co-?found\w*|cofound\w*|became|become|becomes|inked)$"
 )
 RIVALRY = re.compile(r"^(compet\w*|race|races|racing|rival\w*|versus|vs|beat|beating|outpace\w*)$")
 COMPARISON = frozenset(
     {"unlike", "like", "than", "versus", "vs", "after", "following", "before", "compared",
      "similar", "rival", "rivals", "as", "beat", "beating"}
 )  # fmt: skip
+#: Comparison words whose scope runs to the end of the clause ("unlike the UAE's own probe").
+ZONE_WORDS = frozenset({"unlike", "than", "compared", "similar", "versus", "vs", "rivals"})
 LOCATION_VERBS = re.compile(
     r"^(launch\w*|lift\w*|blast\w*|land(s|ed|ing)?|based|headquartered|held|located|"
-    r"flown|tracked|visited|toured|hosted)$"
+    r"flown|tracked|visited|toured|hosted|tested|test|testing|shipped|arrived|travel\w*)$"
 )
+SPECULATION = frozenset(
+    {"expected", "may", "might", "could", "would", "talks", "hopes", "hoping",
+     "considering", "considers", "consider", "mulling", "negotiating", "negotiations",
+     "negotiate", "discussing", "discussions", "potential", "potentially", "possible",
+     "possibly", "proposed", "proposes", "propose", "interested", "interest", "exploring",
+     "explore", "seeks", "seeking", "aims", "aiming", "wants", "eyeing", "eyes", "likely",
+     "perhaps", "reportedly", "rumoured", "rumored", "tentative", "tentatively"}
+)  # fmt: skip
+NEGATION = frozenset(
+    {"not", "never", "no", "ended", "ends", "end", "suspended", "suspends", "suspend",
+     "cancelled", "canceled", "cancels", "terminated", "terminates", "withdrew", "withdrawn",
+     "withdraws", "withdrawal", "halted", "scrapped", "axed", "abandoned", "quit", "severed",
+     "froze", "frozen", "dropped", "excluded", "left", "exited", "pulled", "isn't", "aren't",
+     "wasn't", "weren't", "won't", "didn't", "doesn't", "don't", "without", "instead",
+     "replaced", "replace", "replacing", "ceased", "collapsed", "sanctions"}
+)  # fmt: skip
+RELAY = re.compile(r"^(relay\w*|serv(e|es|ing))$")
 PAYLOAD_HEADS = {
     "instrument": "instrument", "instruments": "instrument", "payload": "instrument",
     "payloads": "instrument", "detector": "instrument", "detectors": "instrument",
@@ -117,110 +133,129 @@ PAYLOAD_HEADS = {
     "device": "instrument", "experiment": "instrument", "experiments": "instrument",
     "package": "instrument", "telescope": "instrument", "antenna": "instrument",
     "radar": "instrument", "drill": "instrument", "probe": "instrument", "monitor": "instrument",
+    "laser": "instrument", "altimeter": "instrument", "spectrograph": "instrument",
     "retroreflector": "retroreflector", "retroreflectors": "retroreflector",
     "reflector": "retroreflector", "cubesat": "cubesat", "cubesats": "cubesat",
     "microsatellite": "cubesat", "smallsat": "cubesat", "satellite": "cubesat",
-    "rover": "rover", "microrover": "rover", "lander": "lander", "hopper": "lander",
-    "module": "module", "arm": "robotics", "robot": "robotics", "astronaut": "crew",
-    "astronauts": "crew", "crew": "crew", "engine": "component", "array": "instrument",
+    "satellites": "cubesat", "rover": "rover", "microrover": "rover", "lander": "lander",
+    "hopper": "lander", "module": "module", "arm": "robotics", "robot": "robotics",
+    "astronaut": "crew", "astronauts": "crew", "crew": "crew", "cosmonaut": "crew",
+    "engine": "component", "engines": "component", "thruster": "component",
+    "thrusters": "component", "tracker": "component", "array": "instrument",
     "arrays": "instrument", "component": "component", "components": "component",
     "rocket": "launch", "launcher": "launch", "soyuz": "launch", "rovers": "rover",
+    "booster": "launch", "station": "ground station", "stations": "ground station",
+    "dish": "ground station", "dishes": "ground station", "tracking": "ground station",
+    "recovery": "recovery",
 }  # fmt: skip
 _NP_STOP = frozenset(
-    [
-        "will",
-        "would",
-        "shall",
-        "can",
-        "could",
-        "may",
-        "might",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "has",
-        "have",
-        "had",
-        "that",
-        "which",
-        "who",
-        "to",
-        "for",
-        "on",
-        "aboard",
-        "onboard",
-        "from",
-        "and",
-        "or",
-        "with",
-        "by",
-        "at",
-        "in",
-        "of",
-        "as",
-        "weighing",
-        "built",
-        "made",
-        "developed",
-        "designed",
-        "provided",
-        "supplied",
-        "the",
-        "a",
-        "an",
-        "its",
-        "their",
-        "this",
-        "these",
-    ]
-)
+    {"will", "would", "shall", "can", "could", "may", "might", "is", "are", "was", "were", "be",
+     "been", "has", "have", "had", "that", "which", "who", "to", "for", "on", "aboard",
+     "onboard", "from", "and", "or", "with", "by", "at", "in", "of", "as", "weighing", "built",
+     "made", "developed", "designed", "provided", "supplied", "the", "a", "an", "its", "their",
+     "this", "these", "own"}
+)  # fmt: skip
 _DETERMINERS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "its",
-        "their",
-        "his",
-        "her",
-        "two",
-        "three",
-        "four",
-        "several",
-        "one",
-        "new",
-        "own",
-    ]
-)
+    {"a", "an", "the", "its", "their", "his", "her", "two", "three", "four", "several", "one",
+     "new"}
+)  # fmt: skip
 _COREF = frozenset(
-    [
-        "it",
-        "its",
-        "mission",
-        "probe",
-        "spacecraft",
-        "lander",
-        "orbiter",
-        "rover",
-        "station",
-        "craft",
-        "telescope",
-        "programme",
-        "program",
-        "project",
-        "also",
-        "additionally",
-        "base",
-        "they",
-    ]
-)
+    {"it", "its", "mission", "probe", "spacecraft", "lander", "orbiter", "rover", "station",
+     "craft", "telescope", "programme", "program", "project", "also", "additionally", "base",
+     "they", "instrument", "instruments", "payload", "payloads", "device", "detector", "camera",
+     "both", "each"}
+)  # fmt: skip
+#: Words allowed between a subject list and its verb ("Germany's DLR has also jointly funded").
+_AUX = frozenset(
+    {"will", "shall", "has", "have", "had", "is", "are", "was", "were", "be", "been", "being",
+     "also", "jointly", "both", "together", "each", "officially", "formally", "already",
+     "recently", "subsequently", "later", "then", "now", "too", "itself", "themselves", "to",
+     "and", "agency", "space", "s", "'s", "national"}
+)  # fmt: skip
+#: Nouns that make "from"/"by" a source cue ("help from", "one … another from Italy").
+_SOURCE_CUES = frozenset(
+    {"one", "another", "other", "others", "each", "rest", "remainder", "come", "comes", "came",
+     "coming", "help", "support", "assistance", "contribution", "contributions", "input",
+     "funding", "money", "team", "teams", "led", "lead", "leads", "partners"}
+)  # fmt: skip
+#: "teams in Belgium", "scientists at …": people/organisation nouns skipped walking left.
+_TEAM_NOUNS = frozenset(
+    {"team", "teams", "scientists", "researchers", "engineers", "groups", "group", "institutes",
+     "institute", "universities", "university", "company", "companies", "firm", "firms",
+     "laboratory", "laboratories", "lab", "labs", "consortium", "consortia", "industry",
+     "partners", "contractors"}
+)  # fmt: skip
+_SUBORDINATORS = frozenset(
+    {"after", "following", "since", "when", "although", "though", "because", "if", "unlike",
+     "like", "as", "while", "despite", "amid", "once", "before"}
+)  # fmt: skip
+_CLAUSE_WORDS = frozenset({"while", "whereas", "but", "although", "though", "however"})
+_CLAUSE_PUNCT = re.compile(r"[,;:]")
+_DESTINATION = frozenset({"to", "toward", "towards", "reach", "reached", "visit", "visiting"})
 _INSTITUTION = re.compile(
     r"(?:[A-Z][\w'’-]+\s)+(?:University|Institute|Laboratory|Observatory|Academy|Centre|Center)"
     r"(?:\s(?:of|for)(?:\s[A-Z][\w'’-]+)+)?"
 )
+_COORDINATION = re.compile(
+    r"\s*(?:,|,?\s*and|,?\s*or|/|-|–|‐|&|,?\s*as well as|,?\s*plus|,?\s*along with)?\s*"
+    r"(?:the\s+)?"
+)
+_POSSESSIVE_GAP = re.compile(r"[’']s?\s*(?:[a-z]+\s+){0,3}|\s*\(\s*|\s+")
+
+# word flags ----------------------------------------------------------------------------------
+_VERB = 1
+_ROLE = 2
+_RIVAL = 4
+_LOC = 8
+_PAY = 16
+_SPEC = 32
+_NEG = 64
+_POL = 128
+_LAUNCH = 256
+_RELAY = 512
+_LEAD = 1024
+_ZONE = 2048
+_ACCORD = 4096
+
+_FLAG_CACHE: dict[str, int] = {}
+
+
+def _flags(word: str) -> int:
+    """Bit set of the word classes of a lower-cased word (cached: words repeat a lot)."""
+    cached = _FLAG_CACHE.get(word)
+    if cached is not None:
+        return cached
+    f = 0
+    if CONTRIBUTION_VERBS.match(word):
+        f |= _VERB
+    if ROLE_WORDS.match(word):
+        f |= _ROLE
+    if RIVALRY.match(word):
+        f |= _RIVAL
+    if LOCATION_VERBS.match(word):
+        f |= _LOC
+    if word in PAYLOAD_HEADS:
+        f |= _PAY
+    if word in SPECULATION:
+        f |= _SPEC
+    if word in NEGATION or word.endswith("n't"):
+        f |= _NEG
+    if POLITICAL_VERBS.match(word):
+        f |= _POL
+    if LAUNCH_VERBS.match(word):
+        f |= _LAUNCH
+    if RELAY.match(word):
+        f |= _RELAY
+    if LEAD_VERBS.match(word):
+        f |= _LEAD
+    if word in ZONE_WORDS or word == "like":
+        f |= _ZONE
+    if word in ("accord", "accords"):
+        f |= _ACCORD
+    if len(_FLAG_CACHE) > 100_000:
+        _FLAG_CACHE.clear()
+    _FLAG_CACHE[word] = f
+    return f
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,55 +270,605 @@ class PartnerCandidate:
     confidence: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Word:
-    start: int
-    end: int
-    text: str  # lower-cased
-
-
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence spans of ``text``, not breaking after abbreviations such as "U.S." or "Dr."."""
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
-        before = text[start : m.start() + 1]
-        last = re.findall(r"[\w.]+\.?$", before)
-        token = last[0].rstrip(".").split(".")[-1].lower() if last else ""
-        if text[m.start()] == "." and token in _ABBREVIATIONS:
-            continue
-        spans.append((start, m.start() + 1))
+        dot = m.start()
+        if text[dot] == ".":
+            lo = dot - 30 if dot - 30 > start else start
+            token = text[text.rfind(" ", lo, dot) + 1 or lo : dot].split(".")[-1].lower()
+            if token in _ABBREVIATIONS:
+                continue
+        spans.append((start, dot + 1))
         start = m.end()
-    if start < len(text.rstrip()):
-        spans.append((start, len(text.rstrip())))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
+    tail = len(text.rstrip())
+    if start < tail:
+        spans.append((start, tail))
+    return [(s, e) for s, e in spans if not text[s:e].isspace() and s < e]
 
 
-def _words(text: str, start: int, end: int) -> list[_Word]:
+# --------------------------------------------------------------------------- sentence model
+@dataclass(slots=True)
+class _Unit:
+    """One actor: a country/agency/capital span, or a country merged with its agency."""
+
+    start: int
+    end: int
+    country: str | None
+    agency: str | None
+    capital: bool
+    first_word: int  # index of the first word of the unit
+    after_word: int  # index of the first word after the unit
+
+
+@dataclass(slots=True)
+class _Cue:
+    conf: float
+    payload: str | None
+    role: str | None
+    subject: bool = False  # the list is the subject of the cue verb
+
+
+class _Sentence:
+    """Tokens of one sentence with their classes and clause ids (built only when needed)."""
+
+    __slots__ = (
+        "all_flags", "clause", "clause_flags", "end", "ends", "flags", "lower", "mission_starts",
+        "start", "starts", "text", "zone",
+    )  # fmt: skip
+
+    def __init__(
+        self, text: str, start: int, end: int, actor_starts: set[int], actor_ends: set[int]
+    ) -> None:
+        self.text = text
+        self.start = start
+        self.end = end
+        chunk = text[start:end].lower().replace("’", "'")
+        if len(chunk) != end - start:  # lower() changed the length (rare): per-word fallback
+            found = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+            lower = [text[a:b].lower().replace("’", "'") for a, b in found]
+            starts = [a for a, _ in found]
+            ends = [b for _, b in found]
+        else:
+            found = [m.span() for m in _WORD.finditer(chunk)]
+            lower = _WORD.findall(chunk)
+            starts = [a + start for a, _ in found]
+            ends = [b + start for _, b in found]
+        self.starts = starts
+        self.ends = ends
+        self.lower = lower
+        get = _FLAG_CACHE.get
+        flags = [get(w, -1) for w in lower]
+        all_flags = 0
+        for i, f in enumerate(flags):
+            if f < 0:
+                f = flags[i] = _flags(lower[i])
+            all_flags |= f
+        if all_flags & _SPEC:
+            for i, w in enumerate(lower):
+                if w == "may" and i > 0 and text[starts[i]] == "M":
+                    flags[i] &= ~_SPEC
+                elif w == "talks" and (i == 0 or lower[i - 1] != "in"):
+                    flags[i] &= ~_SPEC  # "in talks to join" is speculation, "after talks" not
+            all_flags = 0
+            for f in flags:
+                all_flags |= f
+        self.flags = flags
+        self.all_flags = all_flags
+        self.clause = self._clauses(actor_starts, actor_ends)
+        n_clauses = (self.clause[-1] + 1) if self.clause else 1
+        if n_clauses == 1:
+            self.clause_flags = [all_flags]
+        else:
+            clause_flags = [0] * n_clauses
+            for c, f in zip(self.clause, flags, strict=True):
+                clause_flags[c] |= f
+            self.clause_flags = clause_flags
+        self.zone = self._comparison_zone() if all_flags & _ZONE else [False] * len(lower)
+        self.mission_starts: tuple[int, ...] = ()
+
+    def _clauses(self, actor_starts: set[int], actor_ends: set[int]) -> list[int]:
+        lower, starts, ends, text = self.lower, self.starts, self.ends, self.text
+        n = len(lower)
+        opener = bool(lower) and lower[0] in _SUBORDINATORS
+        # candidate boundaries: punctuation gaps and clause words only (not every word)
+        marks: dict[int, str] = {}
+        for m in _CLAUSE_PUNCT.finditer(text, self.start, self.end):
+            i = bisect_left(starts, m.start())
+            if 0 < i < n:
+                marks[i] = marks.get(i, "") + m.group()
+        cuts: list[int] = []
+        for i in sorted(set(marks) | {i for i, w in enumerate(lower) if w in _CLAUSE_WORDS}):
+            if i == 0:
+                continue
+            gap = marks.get(i, "")
+            w = lower[i]
+            boundary = ";" in gap or ":" in gap or w in _CLAUSE_WORDS
+            if not boundary and "," in gap:
+                if opener:
+                    boundary, opener = True, False
+                elif w == "and" and i + 1 < n:
+                    nxt = starts[i + 2] if lower[i + 1] == "the" and i + 2 < n else starts[i + 1]
+                    # ", and the UK" continues a list only right after another actor
+                    boundary = nxt not in actor_starts or ends[i - 1] not in actor_ends
+            if boundary:
+                cuts.append(i)
+        clause = [0] * n
+        for c, i in enumerate(cuts, 1):
+            clause[i:] = [c] * (n - i)
+        return clause
+
+    def _comparison_zone(self) -> list[bool]:
+        zone = [False] * len(self.lower)
+        active = -1
+        for i, w in enumerate(self.lower):
+            if active >= 0 and self.clause[i] != active:
+                active = -1
+            # "like" opens a zone only clause-initially ("Like Japan's Hayabusa2, …")
+            if w in ZONE_WORDS or (
+                w == "like" and (i == 0 or "," in self.text[self.ends[i - 1] : self.starts[i]])
+            ):
+                active = self.clause[i]
+            if active >= 0:
+                zone[i] = True
+        return zone
+
+    def word_at(self, pos: int) -> int:
+        """Index of the first word starting at or after ``pos``."""
+        return bisect_left(self.starts, pos)
+
+    def clause_at(self, pos: int) -> int:
+        i = min(self.word_at(pos), len(self.clause) - 1)
+        return self.clause[i] if i >= 0 and self.clause else 0
+
+
+# --------------------------------------------------------------------------- main entry
+def extract_partners(
+    text: str, catalog: Catalog, linker: Linker, *, min_confidence: float = MIN_CONFIDENCE
+) -> list[PartnerCandidate]:
+    """Partner facts stated in ``text``, best confidence per (mission, country, agency)."""
+    mentions = linker.link(text)
+    if not mentions.missions:
+        return []
+    spans = mentions.spans
+    if not any(s.kind != "mission" for s in spans):
+        return []
+    best: dict[tuple[str, str | None, str | None], PartnerCandidate] = {}
+    previous: list[Span] = []
+    pending: list[tuple[_Unit, _Cue, str]] = []
+    k = 0
+    n = len(spans)
+    for start, end in split_sentences(text):
+        while k < n and spans[k].start < start:
+            k += 1
+        j = k
+        while j < n and spans[j].end <= end:
+            j += 1
+        inside = spans[k:j]
+        k = j
+        missions = [s for s in inside if s.kind == "mission"]
+        actors = [s for s in inside if s.kind != "mission"]
+        if not actors:
+            eligible = _eligible_quick(text, missions) if missions else []
+            if not eligible and previous and _opens_with_coref(text, start, end):
+                eligible = previous
+            elif eligible and pending and _opens_with_coref(text, start, end):
+                _flush_pending(pending, eligible[0], catalog, best, min_confidence)
+            previous = eligible
+            pending = []
+            continue
+        sentence = _Sentence(text, start, end, {s.start for s in actors}, {s.end for s in actors})
+        sentence.mission_starts = tuple(m.start for m in missions)
+        eligible = [m for m in missions if _mission_eligible(sentence, m)]
+        factor = 1.0
+        inherited = False
+        coref = bool(pending or previous) and _opens_with_coref(text, start, end)
+        if pending and eligible and coref:
+            _flush_pending(pending, eligible[0], catalog, best, min_confidence)
+        pending = []
+        if not eligible and previous and coref:
+            eligible, factor, inherited = previous, 0.9, True
+        previous = eligible
+        units = _units(sentence, actors, catalog)
+        if not eligible:
+            pending = _pending_candidates(sentence, units)
+            continue
+        for cand in _sentence_candidates(sentence, units, eligible, inherited, catalog, factor):
+            _keep(best, cand, min_confidence)
+    return _merge_agency_duplicates(list(best.values()))
+
+
+def _keep(
+    best: dict[tuple[str, str | None, str | None], PartnerCandidate],
+    cand: PartnerCandidate,
+    min_confidence: float,
+) -> None:
+    if cand.confidence < min_confidence:
+        return
+    key = (cand.mission_slug, cand.country_code, cand.agency_abbrev)
+    if key not in best or best[key].confidence < cand.confidence:
+        best[key] = cand
+
+
+def _merge_agency_duplicates(cands: list[PartnerCandidate]) -> list[PartnerCandidate]:
+    """Drop (mission, country, None) when the same pair also came with a named agency."""
+    with_agency = {(c.mission_slug, c.country_code) for c in cands if c.agency_abbrev}
     return [
-        _Word(m.start(), m.end(), m.group().lower().replace("’", "'"))
-        for m in _WORD.finditer(text, start, end)
+        c for c in cands if c.agency_abbrev or (c.mission_slug, c.country_code) not in with_agency
     ]
 
 
-def _word_index(words: list[_Word], pos: int) -> int:
-    for i, w in enumerate(words):
-        if w.end > pos:
-            return i
-    return len(words)
+_FIRST_WORDS = re.compile(r"\w+")
 
 
-def _noun_phrase(words: list[_Word], i: int) -> tuple[str | None, str | None]:
+def _opens_with_coref(text: str, start: int, end: int) -> bool:
+    words = _FIRST_WORDS.findall(text, start, min(end, start + 60))[:4]
+    return any(w.lower() in _COREF for w in words)
+
+
+_BEFORE_WORDS = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+
+
+def _eligible_quick(text: str, missions: list[Span]) -> list[Span]:
+    """Mission eligibility without tokenising the sentence (sentences with no actor)."""
+    out = []
+    for m in missions:
+        before = [w.lower() for w in _BEFORE_WORDS.findall(text, max(0, m.start - 40), m.start)]
+        if any(w in COMPARISON for w in before[-3:]) or _accords(text, m):
+            continue
+        out.append(m)
+    return out
+
+
+def _accords(text: str, mission: Span) -> bool:
+    return text[mission.end : mission.end + 8].strip().lower().startswith("accord")
+
+
+def _mission_eligible(sentence: _Sentence, mission: Span) -> bool:
+    i = sentence.word_at(mission.start)
+    if any(w in COMPARISON for w in sentence.lower[max(0, i - 3) : i]):
+        return False
+    if i < len(sentence.zone) and sentence.zone[i]:
+        return False
+    return not _accords(sentence.text, mission)
+
+
+# --------------------------------------------------------------------------- actors
+def _identity(span: Span, catalog: Catalog) -> tuple[str | None, str | None]:
+    if span.kind in ("country", "capital"):
+        return span.target, None
+    info = catalog.agency_by_abbrev(span.target)
+    if info is None:
+        return None, None
+    return info.country_code, info.abbrev
+
+
+def _units(sentence: _Sentence, actors: list[Span], catalog: Catalog) -> list[_Unit]:
+    """Actor spans → units, merging "Italy's INFN", "the Italian Space Agency (ASI)"."""
+    units: list[_Unit] = []
+    text = sentence.text
+    for span in actors:
+        country, agency = _identity(span, catalog)
+        if units:
+            prev = units[-1]
+            gap = text[prev.end : span.start]
+            same = country is not None and country == prev.country
+            if (
+                same
+                and len(gap) <= 25
+                and _POSSESSIVE_GAP.fullmatch(gap)
+                and " and " not in gap
+                and "," not in gap
+            ):
+                prev.end = max(prev.end, span.end)
+                prev.agency = prev.agency or agency
+                prev.capital = prev.capital and span.kind == "capital"
+                prev.after_word = sentence.word_at(prev.end)
+                continue
+        units.append(
+            _Unit(
+                span.start, span.end, country, agency, span.kind == "capital",
+                sentence.word_at(span.start), sentence.word_at(span.end),
+            )
+        )  # fmt: skip
+    return units
+
+
+def _lists(sentence: _Sentence, units: list[_Unit]) -> list[tuple[int, int]]:
+    """Index ranges [first, last] of coordinated units ("Belgium, Germany and the UK")."""
+    out: list[tuple[int, int]] = []
+    first = 0
+    for i in range(1, len(units) + 1):
+        if i < len(units):
+            gap = sentence.text[units[i - 1].end : units[i].start]
+            if len(gap) <= 20 and _COORDINATION.fullmatch(gap):
+                continue
+        out.append((first, i - 1))
+        first = i
+    return out
+
+
+# --------------------------------------------------------------------------- candidates
+def _sentence_candidates(
+    sentence: _Sentence,
+    units: list[_Unit],
+    missions: list[Span],
+    inherited: bool,
+    catalog: Catalog,
+    factor: float,
+) -> list[PartnerCandidate]:
+    out: list[PartnerCandidate] = []
+    evidence: str | None = None
+    institutions: list[str] | None = None
+    for first, last in _lists(sentence, units):
+        cue = _list_cue(sentence, units, first, last)
+        for unit in units[first : last + 1]:
+            if unit.country is None and unit.agency is None:
+                continue
+            unit_cue = cue
+            if unit.capital and (unit_cue is None or not unit_cue.subject):
+                continue  # a capital counts only as the acting subject ("Moscow signed")
+            if unit_cue is None or unit_cue.conf * factor < MIN_CONFIDENCE * 0.99:
+                continue
+            mission = missions[0] if inherited else _nearest_mission(sentence, unit, missions)
+            if not _allowed(sentence, unit, mission, catalog):
+                continue
+            conf = unit_cue.conf * _modality(sentence, unit)
+            if evidence is None:
+                evidence = sentence.text[sentence.start : sentence.end].strip()
+                institutions = _INSTITUTION.findall(evidence)
+            out.append(
+                PartnerCandidate(
+                    mission_slug=mission.target,
+                    country_code=unit.country,
+                    agency_abbrev=unit.agency,
+                    institution=institutions[0] if institutions and len(institutions) == 1
+                    else None,
+                    payload=unit_cue.payload,
+                    role=unit_cue.role,
+                    evidence=evidence,
+                    confidence=round(conf * factor, 3),
+                )
+            )  # fmt: skip
+    return out
+
+
+def _pending_candidates(sentence: _Sentence, units: list[_Unit]) -> list[tuple[_Unit, _Cue, str]]:
+    """Strong facts of a mission-less sentence, held for the next sentence's mission."""
+    out: list[tuple[_Unit, _Cue, str]] = []
+    for first, last in _lists(sentence, units):
+        cue = _list_cue(sentence, units, first, last)
+        if cue is None or cue.conf < 0.85 or (cue.payload is None and cue.role is None):
+            continue
+        for unit in units[first : last + 1]:
+            if unit.capital or (unit.country is None and unit.agency is None):
+                continue
+            if _excluded_context(sentence, unit) or _modality(sentence, unit) < 1.0:
+                continue
+            out.append((unit, cue, sentence.text[sentence.start : sentence.end].strip()))
+    return out
+
+
+def _flush_pending(
+    pending: list[tuple[_Unit, _Cue, str]],
+    mission: Span,
+    catalog: Catalog,
+    best: dict[tuple[str, str | None, str | None], PartnerCandidate],
+    min_confidence: float,
+) -> None:
+    for unit, cue, evidence in pending:
+        if not _not_lead(unit, mission, catalog):
+            continue
+        cand = PartnerCandidate(
+            mission.target, unit.country, unit.agency, None, cue.payload, cue.role, evidence,
+            round(cue.conf * 0.9, 3),
+        )  # fmt: skip
+        _keep(best, cand, min_confidence)
+
+
+def _nearest_mission(sentence: _Sentence, unit: _Unit, missions: list[Span]) -> Span:
+    """The mission the unit talks about: same clause, not a mere destination, nearest."""
+    if len(missions) == 1:
+        return missions[0]
+    clause = sentence.clause_at(unit.start)
+    same = [m for m in missions if sentence.clause_at(m.start) == clause] or missions
+    if len(same) > 1:
+        lower = sentence.lower
+        real = []
+        for m in same:
+            i = sentence.word_at(m.start)
+            before = lower[max(0, i - 2) : i]
+            if not any(w in _DESTINATION for w in before):
+                real.append(m)
+        same = real or same
+
+    def distance(m: Span) -> int:
+        return unit.start - m.end if m.end <= unit.start else m.start - unit.end
+
+    return min(same, key=distance)
+
+
+def _not_lead(unit: _Unit, mission: Span, catalog: Catalog) -> bool:
+    if unit.country is not None:
+        return unit.country not in catalog.lead_countries(mission.target)
+    if unit.agency is None:
+        return False
+    info = catalog.agency_by_abbrev(unit.agency)
+    if info is None or not info.multinational:
+        return False
+    lead = catalog.mission_by_slug(mission.target)
+    return lead is None or lead.lead_agency != unit.agency
+
+
+def _allowed(sentence: _Sentence, unit: _Unit, mission: Span, catalog: Catalog) -> bool:
+    if not _not_lead(unit, mission, catalog) or _excluded_context(sentence, unit):
+        return False
+    # "India's Chandrayaan-3", "the Japanese SLIM lander": the actor owns another mission
+    text = sentence.text
+    after = text[unit.end : unit.end + 6]
+    for m_start in sentence.mission_starts:
+        if m_start != mission.start and 0 <= m_start - unit.end <= 4:
+            return False
+    return not after.lstrip("’'s ").startswith("own ")
+
+
+def _excluded_context(sentence: _Sentence, unit: _Unit) -> bool:
+    """Comparison, launch/landing location, relay service, negation in the unit's clause."""
+    i = unit.first_word
+    lower, flags, clause = sentence.lower, sentence.flags, sentence.clause
+    if i < len(lower) and sentence.zone[i]:
+        return True
+    before = lower[max(0, i - 2) : i]
+    if any(w in COMPARISON for w in before):
+        return True
+    c = clause[i] if i < len(clause) else (clause[-1] if clause else 0)
+    lo = i
+    while lo > 0 and clause[lo - 1] == c:
+        lo -= 1
+    anchor = _left_anchor(sentence, i, lo)
+    if (
+        anchor >= lo
+        and lower[anchor] in ("from", "in", "at", "over", "near", "to", "into")
+        and any(flags[k] & _LOC for k in range(max(lo, anchor - 6), anchor))
+    ):
+        return True
+    if any(flags[k] & _RELAY for k in range(lo, i)) and not (
+        anchor >= lo and lower[anchor] == "by"
+    ):
+        return True
+    return bool(sentence.clause_flags[c] & _NEG) if sentence.clause_flags else False
+
+
+def _modality(sentence: _Sentence, unit: _Unit) -> float:
+    c = sentence.clause_at(unit.start)
+    return 0.6 if sentence.clause_flags and sentence.clause_flags[c] & _SPEC else 1.0
+
+
+def _left_anchor(sentence: _Sentence, i: int, lo: int) -> int:
+    """Walk left from word ``i`` over determiners, "teams in", institutions and "in City,"."""
+    lower, starts, text = sentence.lower, sentence.starts, sentence.text
+    j = i - 1
+    steps = 0
+    while j >= lo and steps < 10:
+        w = lower[j]
+        if w in _DETERMINERS or w == "the":
+            j -= 1
+        elif w in ("in", "at", "of") and j > lo:
+            prev = lower[j - 1]
+            if prev in _TEAM_NOUNS or text[starts[j - 1]].isupper():
+                j -= 1
+                while j >= lo and (
+                    lower[j] in _TEAM_NOUNS
+                    or text[starts[j]].isupper()
+                    or lower[j] in ("of", "for", "the", "de")
+                ):
+                    j -= 1
+            else:
+                return j
+        elif (
+            text[starts[j]].isupper()
+            and j + 1 <= i
+            and "," in text[sentence.ends[j] : starts[j + 1]]
+        ):
+            j -= 1  # "in Bremen, Germany": a city before the country
+        else:
+            return j
+        steps += 1
+    return j
+
+
+def _list_cue(sentence: _Sentence, units: list[_Unit], first: int, last: int) -> _Cue | None:
+    """Strongest cue for a coordinated list of actors (see module docstring, step 5)."""
+    lower, flags = sentence.lower, sentence.flags
+    has_verb = bool(sentence.all_flags & _VERB)
+    tail = units[last]
+    i = tail.after_word
+    c = sentence.clause_at(units[first].start)
+    accords = bool(sentence.clause_flags[c] & _ACCORD)
+    best: _Cue | None = None
+
+    def offer(cue: _Cue) -> None:
+        nonlocal best
+        if best is None or cue.conf > best.conf:
+            best = cue
+
+    # (a) payload noun phrase right after the list
+    j = i
+    if j < len(lower) and lower[j] in ("s", "'s"):
+        j += 1
+    payload, role = _noun_phrase(lower, j)
+    if payload is not None:
+        offer(_Cue(0.95 if has_verb else 0.8, payload, role))
+    # (b) the list is the subject of a verb
+    k = i
+    while k < len(lower) and lower[k] in _AUX and k - i < 5:
+        k += 1
+    if k < len(lower) and sentence.clause[k] == c and (k - i < 5):
+        f = flags[k]
+        if f & _POL and not accords:
+            role_name = "co-founder" if lower[k].startswith(("co", "cofound")) else "partner"
+            offer(_Cue(0.85, None, role_name, subject=True))
+        elif f & _LAUNCH:
+            offer(_Cue(0.9, "launch", "launch", subject=True))
+        elif f & (_VERB | _LEAD) and not f & _LOC:
+            obj, obj_role = _object_after(lower, k + 1)
+            funding = "funding" if lower[k].startswith("fund") else None
+            offer(_Cue(0.9, obj, obj_role or funding, subject=True))
+    # (c) source/agent on the left
+    first_word = units[first].first_word
+    lo = first_word
+    while lo > 0 and sentence.clause[lo - 1] == c:
+        lo -= 1
+    anchor = _left_anchor(sentence, first_word, lo)
+    if anchor >= lo:
+        a = lower[anchor]
+        window = range(lo, anchor)
+        if a in ("from", "by"):
+            cue_before = any(
+                flags[x] & (_PAY | _VERB | _LAUNCH | _LEAD) or lower[x] in _SOURCE_CUES
+                for x in window
+            )
+            if cue_before:
+                launch = any(flags[x] & _LAUNCH for x in window)
+                offer(_Cue(0.85, "launch" if launch else None, "launch" if launch else None))
+        elif (
+            a == "in" and anchor > lo and flags[anchor - 1] & _VERB and not flags[anchor - 1] & _LOC
+        ):
+            offer(_Cue(0.85, None, None))
+    # (d) role words anywhere in the sentence
+    if sentence.all_flags & _ROLE and not accords:
+        roles = [w for w, f in zip(lower, flags, strict=True) if f & _ROLE]
+        cofounder = any(w.startswith(("co-found", "cofound")) for w in roles)
+        if best is None or best.role is None or best.conf < 0.85:
+            offer(
+                _Cue(0.85, best.payload if best else None, "co-founder" if cofounder else "partner")
+            )
+            if best is not None and best.role is None:
+                best.role = "co-founder" if cofounder else "partner"
+    # (e) any contribution verb
+    if best is None and has_verb:
+        obj, obj_role = _verb_object(lower, flags)
+        best = _Cue(0.75, obj, obj_role)
+    if best is None:
+        return None
+    if sentence.all_flags & _RIVAL and best.conf < 0.95:
+        return None
+    return best
+
+
+def _noun_phrase(words: list[str], i: int) -> tuple[str | None, str | None]:
     """Payload phrase starting at word ``i`` (up to a stop word), cut after its last head noun."""
     phrase: list[str] = []
     last_head = -1
     role = None
     j = i
     while j < len(words) and len(phrase) < 7:
-        w = words[j].text
+        w = words[j]
         if w in _NP_STOP or w.endswith("'s") or RIVALRY.match(w):
             break
-        if w.endswith("-built") or w.endswith("-made") or w.endswith("-developed"):
+        if w.endswith(("-built", "-made", "-developed")):
             j += 1
             continue
         phrase.append(w)
@@ -296,228 +881,16 @@ def _noun_phrase(words: list[_Word], i: int) -> tuple[str | None, str | None]:
     return " ".join(phrase[: last_head + 1]), role
 
 
-class _Sentence:
-    def __init__(self, text: str, start: int, end: int, spans: list[Span]) -> None:
-        self.text = text
-        self.start = start
-        self.end = end
-        self.spans = spans
-        self.words = _words(text, start, end)
-        self.lower = [w.text for w in self.words]
-        self.has_verb = any(CONTRIBUTION_VERBS.match(w) for w in self.lower)
-        self.role_words = [w for w in self.lower if ROLE_WORDS.match(w)]
-        self.rivalry = any(RIVALRY.match(w) for w in self.lower)
-
-    def before(self, pos: int, n: int) -> list[str]:
-        i = _word_index(self.words, pos)
-        return self.lower[max(0, i - n) : i]
-
-    def index_after(self, pos: int) -> int:
-        for i, w in enumerate(self.words):
-            if w.start >= pos:
-                return i
-        return len(self.words)
+def _object_after(words: list[str], j: int) -> tuple[str | None, str | None]:
+    while j < len(words) and words[j] in _DETERMINERS:
+        j += 1
+    return _noun_phrase(words, j)
 
 
-def _eligible_missions(sentence: _Sentence) -> list[Span]:
-    out = []
-    for span in sentence.spans:
-        if span.kind != "mission":
-            continue
-        before = sentence.before(span.start, 4)
-        if any(w in COMPARISON for w in before[-3:]):
-            continue
-        out.append(span)
-    return out
-
-
-def _starts_with_coref(sentence: _Sentence) -> bool:
-    return any(w in _COREF for w in sentence.lower[:4])
-
-
-def extract_partners(
-    text: str, catalog: Catalog, linker: Linker, *, min_confidence: float = MIN_CONFIDENCE
-) -> list[PartnerCandidate]:
-    """Partner facts stated in ``text``, best confidence per (mission, country, agency)."""
-    mentions = linker.link(text)
-    if not mentions.missions:
-        return []
-    spans = [s for s in mentions.spans if s.kind != "context"]
-    best: dict[tuple[str, str | None, str | None], PartnerCandidate] = {}
-    previous: list[Span] = []
-    for start, end in split_sentences(text):
-        inside = [s for s in spans if s.start >= start and s.end <= end]
-        sentence = _Sentence(text, start, end, inside)
-        missions = _eligible_missions(sentence)
-        factor = 1.0
-        if not missions and previous and _starts_with_coref(sentence):
-            missions, factor = previous, 0.9
-        previous = missions
-        if not missions:
-            continue
-        for cand in _sentence_candidates(sentence, missions, catalog, factor):
-            if cand.confidence < min_confidence:
-                continue
-            key = (cand.mission_slug, cand.country_code, cand.agency_abbrev)
-            if key not in best or best[key].confidence < cand.confidence:
-                best[key] = cand
-    return _merge_agency_duplicates(list(best.values()))
-
-
-def _merge_agency_duplicates(cands: list[PartnerCandidate]) -> list[PartnerCandidate]:
-    """Drop (mission, country, None) when the same pair also came with a named agency."""
-    with_agency = {(c.mission_slug, c.country_code) for c in cands if c.agency_abbrev}
-    return [
-        c for c in cands if c.agency_abbrev or (c.mission_slug, c.country_code) not in with_agency
-    ]
-
-
-def _main_mission(missions: list[Span]) -> Span:
-    """The sentence's first eligible mission: usually the subject ("Ax-4 carried … to the ISS")."""
-    return missions[0]
-
-
-def _sentence_candidates(
-    sentence: _Sentence, missions: list[Span], catalog: Catalog, factor: float
-) -> list[PartnerCandidate]:
-    if not sentence.has_verb and not sentence.role_words and not _has_payload_noun(sentence):
-        return []
-    evidence = sentence.text[sentence.start : sentence.end].strip()
-    role_word = _role_from_words(sentence.role_words)
-    institutions = _INSTITUTION.findall(evidence)
-    out: list[PartnerCandidate] = []
-    actors = [s for s in sentence.spans if s.kind in ("country", "agency")]
-    consumed: set[int] = set()
-    for idx, span in enumerate(actors):
-        if idx in consumed:
-            continue
-        country, agency = _actor_identity(span, catalog)
-        # merge "Italy's INFN", "France's space agency CNES", "the Italian Space Agency (ASI)"
-        if span.kind == "country" and idx + 1 < len(actors):
-            nxt = actors[idx + 1]
-            if nxt.kind == "agency" and nxt.start - span.end <= 25:
-                n_country, n_agency = _actor_identity(nxt, catalog)
-                if n_country == country:
-                    agency = n_agency
-                    consumed.add(idx + 1)
-        if country is None and agency is None:
-            continue
-        mission = _main_mission(missions)
-        if country is not None and country in catalog.lead_countries(mission.target):
-            continue
-        if country is None and agency is not None:
-            info = catalog.agency_by_abbrev(agency)
-            if info is None or not info.multinational:
-                continue
-            lead = catalog.mission_by_slug(mission.target)
-            if lead is not None and lead.lead_agency == agency:
-                continue
-        if _excluded(sentence, span, missions):
-            continue
-        conf, payload, role = _score(sentence, _list_head(sentence, actors, idx))
-        if role_word and (role is None or conf < 0.85):
-            role = role_word
-            conf = max(conf, 0.85)
-        if sentence.rivalry and conf < 0.95:
-            continue
-        institution = institutions[0] if len(institutions) == 1 else None
-        out.append(
-            PartnerCandidate(
-                mission_slug=mission.target,
-                country_code=country,
-                agency_abbrev=agency,
-                institution=institution,
-                payload=payload,
-                role=role,
-                evidence=evidence,
-                confidence=round(conf * factor, 3),
-            )
-        )
-    return out
-
-
-_COORDINATION = re.compile(r"^\s*(?:,|,?\s*and|,?\s*or|/|-|–|,\s*as well as)\s*$")
-
-
-def _list_head(sentence: _Sentence, actors: list[Span], idx: int) -> Span:
-    """In "Russian, Swiss and Thai instruments" every member shares the last one's payload."""
-    span = actors[idx]
-    while idx + 1 < len(actors):
-        gap = sentence.text[actors[idx].end : actors[idx + 1].start]
-        if not _COORDINATION.match(gap):
-            break
-        idx += 1
-        span = actors[idx]
-    return span
-
-
-def _role_from_words(words: list[str]) -> str | None:
-    if any(w.startswith(("co-found", "cofound")) for w in words):
-        return "co-founder"
-    if words:
-        return "partner"
-    return None
-
-
-def _has_payload_noun(sentence: _Sentence) -> bool:
-    return any(w in PAYLOAD_HEADS for w in sentence.lower)
-
-
-def _actor_identity(span: Span, catalog: Catalog) -> tuple[str | None, str | None]:
-    if span.kind == "country":
-        return span.target, None
-    info = catalog.agency_by_abbrev(span.target)
-    if info is None:
-        return None, None
-    return info.country_code, info.abbrev
-
-
-def _excluded(sentence: _Sentence, span: Span, missions: list[Span]) -> bool:
-    before = sentence.before(span.start, 4)
-    if any(w in COMPARISON for w in before[-2:]):
-        return True
-    if (
-        before
-        and before[-1] in ("from", "in", "at", "over", "near", "to", "into")
-        and any(LOCATION_VERBS.match(w) for w in before)
-    ):
-        return True
-    # "India's Chandrayaan-3", "the Japanese SLIM lander": the country owns another mission
-    for m in sentence.spans:
-        if m.kind == "mission" and 0 <= m.start - span.end <= 4 and m not in missions:
-            return True
-    return False
-
-
-def _score(sentence: _Sentence, span: Span) -> tuple[float, str | None, str | None]:
-    """Confidence, payload and role for one country/agency mention."""
-    i = sentence.index_after(span.end)
-    words = sentence.lower
-    if i < len(words) and words[i] in ("s", "'s"):
-        i += 1
-    payload, role = _noun_phrase(sentence.words, i)
-    if payload is not None:
-        return (0.95 if sentence.has_verb else 0.8), payload, role
-    before = sentence.before(span.start, 3)
-    if before and before[-1] in ("from", "by") and any(w in PAYLOAD_HEADS for w in before[:-1]):
-        return 0.85, None, None
-    if before[-2:] and before[-1] == "by" and any(CONTRIBUTION_VERBS.match(w) for w in before[:-1]):
-        return 0.85, None, None
-    if sentence.has_verb:
-        obj, role = _verb_object(sentence)
-        return 0.75, obj, role
-    if _has_payload_noun(sentence):
-        return 0.5, None, None
-    return 0.4, None, None
-
-
-def _verb_object(sentence: _Sentence) -> tuple[str | None, str | None]:
-    for k, w in enumerate(sentence.lower):
-        if CONTRIBUTION_VERBS.match(w):
-            j = k + 1
-            while j < len(sentence.lower) and sentence.lower[j] in _DETERMINERS:
-                j += 1
-            phrase, role = _noun_phrase(sentence.words, j)
+def _verb_object(words: list[str], flags: list[int]) -> tuple[str | None, str | None]:
+    for k, f in enumerate(flags):
+        if f & _VERB:
+            phrase, role = _object_after(words, k + 1)
             if phrase:
                 return phrase, role
     return None, None

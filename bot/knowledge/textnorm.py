@@ -27,7 +27,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import product
+from itertools import accumulate, product
 
 _TABLE_RANGES = ((0, 0x3040), (0xFE30, 0xFE70), (0xFF00, 0xFFF0))
 #: Scripts whose accents we strip (beyond this range NFD would e.g. split Hangul syllables).
@@ -141,17 +141,49 @@ def normalize(text: str) -> NormText:
         folded, offsets = _slow_fold(text)
     else:
         folded = fold(text)
-    runs: list[int] = []
-    shifts: list[int] = []
-    removed = 0
-    for m in _SPACES.finditer(folded):
-        # after squeezing, the char following this run sits at (m.start() + 1 - removed)
-        removed += m.end() - m.start() - 1
-        runs.append(m.start() + 1 - (removed - (m.end() - m.start() - 1)))
-        shifts.append(removed)
-    if runs:
-        folded = _SPACES.sub(" ", folded)
+    if "  " not in folded:
+        return NormText(folded, (), (), offsets)
+    # One C-level scan for the space runs; the bookkeeping below is list arithmetic only.
+    bounds = [m.span() for m in _SPACES.finditer(folded)]
+    extra = [e - s - 1 for s, e in bounds]
+    shifts = list(accumulate(extra))
+    # after squeezing, the char following run k sits at its original index minus the shift
+    runs = [e - shift for (_, e), shift in zip(bounds, shifts, strict=True)]
+    folded = _SPACES.sub(" ", folded)
     return NormText(folded, tuple(runs), tuple(shifts), offsets)
+
+
+#: Spaced punctuation that normally sits *inside* a name when it occurs ("Chang'e - 7").
+_SPACED_PUNCT = re.compile(r" [-–—‐/&'’\".] ")
+_WS_RUN = re.compile(r"\s\s+")
+
+
+def scan_text(text: str) -> NormText:
+    """The text to scan for catalog keys: :func:`fold`, squeezing only whitespace runs.
+
+    Runs made by ordinary punctuation (", ", ". ") never sit inside a name written normally,
+    and names that contain punctuation-plus-space ("U.S. space agency") also get their plain
+    fold as a key (:func:`raw_key`), so those runs need no squeezing and no offset map. Runs of
+    whitespace in the original ("New  Horizons", line breaks) are squeezed, usually a handful.
+    The full :func:`normalize` is only used for spaced punctuation ("Chang'e - 7") and for
+    characters that expand when folded.
+    """
+    if _SLOW_RE.search(text) or _SPACED_PUNCT.search(text):
+        return normalize(text)
+    if "  " not in text and "\n" not in text and "\t" not in text and "\r" not in text:
+        return NormText(fold(text))
+    bounds = [m.span() for m in _WS_RUN.finditer(text)]
+    if not bounds:
+        return NormText(fold(text))
+    shifts = list(accumulate(e - s - 1 for s, e in bounds))
+    runs = [e - shift for (_, e), shift in zip(bounds, shifts, strict=True)]
+    return NormText(fold(_WS_RUN.sub(" ", text)), tuple(runs), tuple(shifts))
+
+
+def raw_key(name: str) -> str | None:
+    """The plain fold of ``name`` when it differs from every squeezed variant (has "  ")."""
+    raw = fold(name.translate(_QUOTES)).strip()
+    return raw if "  " in raw and not _SLOW_RE.search(name) else None
 
 
 # --------------------------------------------------------------------------- pattern keys

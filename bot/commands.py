@@ -22,6 +22,20 @@ class BotCommandInfo:
 COMMANDS: tuple[BotCommandInfo, ...] = (
     BotCommandInfo("start", "What this bot does"),
     BotCommandInfo("help", "All commands and examples"),
+    BotCommandInfo(
+        "mission", "A mission's card: agency, target, launch, partners, latest news", "NAME"
+    ),
+    BotCommandInfo(
+        "partners",
+        "Who contributes what to a mission, or what a country or agency contributes",
+        "COUNTRY|AGENCY|MISSION",
+    ),
+    BotCommandInfo(
+        "missions", "Missions I follow, by agency, country or target", "[AGENCY|COUNTRY|TARGET]"
+    ),
+    BotCommandInfo("latest", "The newest articles", "[N]"),
+    BotCommandInfo("search", 'Search the news ("phrases", or, -word)', "QUERY"),
+    BotCommandInfo("sources", "The news feeds I read"),
 )
 
 

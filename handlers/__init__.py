@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import basic, errors
+from handlers import basic, errors, knowledge
 
 
 def register_all(app: Application) -> None:  # type: ignore[type-arg]
     basic.register(app)
+    knowledge.register(app)
     app.add_error_handler(errors.on_error)

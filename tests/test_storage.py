@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from storage.db import Database, current_revision, upgrade_database
 from storage.models import Article, Channel, Delivery, Feed, Subscription, metadata
+from storage.search import include_name
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 
 EXPECTED_TABLES = {
@@ -66,7 +67,8 @@ def test_migrations_match_models(empty_url: str) -> None:
     engine = create_engine(empty_url)
     upgrade_database(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, metadata)
     engine.dispose()
     assert diff == []
 

@@ -1,7 +1,9 @@
 """Alembic environment: bundled with the ``storage`` package, driven by :mod:`storage.db`.
 
 ``render_as_batch`` makes ALTER TABLE work on SQLite (copy-and-move), and is a no-op on
-PostgreSQL, so one set of migration scripts serves both backends.
+PostgreSQL, so one set of migration scripts serves both backends. ``include_name`` hides the
+dialect-specific search objects of migration 0002 (FTS5 table, tsvector column, extra indexes)
+from autogenerate, which cannot model them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from storage import models
+from storage.search import include_name
 
 target_metadata = models.metadata
 config = context.config
@@ -21,6 +24,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
@@ -33,6 +37,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

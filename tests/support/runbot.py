@@ -56,7 +56,8 @@ async def _wait_until_polling(emu: BotAPIEmulator, task: asyncio.Task[None]) -> 
     for _ in range(500):
         if task.done():
             task.result()  # surface start-up errors
-        if emu.requests_for("deleteWebhook") and task_started_polling(emu):
+        transport = emu.requests_for("deleteWebhook") or emu.requests_for("setWebhook")
+        if transport and task_started_polling(emu):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("the bot never started polling")
+    raise AssertionError("the bot never started taking updates")

@@ -7,6 +7,7 @@ Following PTB's own examples: one ``Application.builder()`` chain, handlers regi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -138,8 +139,35 @@ def _update_kind(update: object) -> str:
 _KNOWN_COMMANDS = {c.name for c in COMMANDS}
 
 
-async def _start_updates(app: AppType, settings: Settings, poll_timeout: int) -> None:
-    """Webhook when ``WEBHOOK_URL`` is set (any replica can take updates), else long polling."""
+POLL_LEADER_CHECK_SECONDS = 5.0
+
+
+async def _poll_while_leading(app: AppType, poll_timeout: int) -> None:
+    """Replicas in polling mode: only the leader polls (Telegram allows one getUpdates consumer).
+
+    When the leader dies, the next replica to take the lock starts polling, so the bot keeps
+    answering; in webhook mode every replica takes updates instead.
+    """
+    services = services_of(app)
+    assert app.updater is not None
+    while True:
+        leading = await services.lead()
+        if leading and not app.updater.running:
+            await app.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, timeout=poll_timeout, bootstrap_retries=3
+            )
+            log.info("polling for updates (scheduler leader)")
+        elif not leading and app.updater.running:
+            await app.updater.stop()
+            log.info("stopped polling: another replica leads")
+        await asyncio.sleep(POLL_LEADER_CHECK_SECONDS)
+
+
+async def _start_updates(
+    app: AppType, settings: Settings, poll_timeout: int
+) -> asyncio.Task[None] | None:
+    """Webhook when ``WEBHOOK_URL`` is set (any replica can take updates), else long polling
+    (on PostgreSQL by the leader replica only). Returns the leader-watch task, if any."""
     assert app.updater is not None
     if settings.webhook_url:
         assert settings.webhook_secret is not None
@@ -159,10 +187,13 @@ async def _start_updates(app: AppType, settings: Settings, poll_timeout: int) ->
             settings.webhook_port,
             path,
         )
-        return
+        return None
+    if services_of(app).db.is_postgres:
+        return asyncio.create_task(_poll_while_leading(app, poll_timeout), name="poll-leader")
     await app.updater.start_polling(
         allowed_updates=Update.ALL_TYPES, timeout=poll_timeout, bootstrap_retries=3
     )
+    return None
 
 
 async def serve(app: AppType, stop: asyncio.Event, *, poll_timeout: int = 10) -> None:
@@ -189,11 +220,15 @@ async def serve(app: AppType, stop: asyncio.Event, *, poll_timeout: int = 10) ->
                 is_leader=lambda: services.leader is not None and services.leader.is_leader,
             )
             await health.start()
-        await _start_updates(app, settings, poll_timeout)
+        watcher = await _start_updates(app, settings, poll_timeout)
         await app.start()
         try:
             await stop.wait()
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if app.updater.running:
                 await app.updater.stop()
             if app.running:

@@ -322,6 +322,8 @@ def register(add: AddCommand, commands: IngestCommands) -> None:
     )
     feeds.add_argument("--title", help="title for a feed added by hand")
 
+    add("relink", commands.relink, "re-link all articles to the mission catalog", listing=True)
+
     articles = add(
         "articles", commands.articles, "list stored articles, newest first", listing=True
     )

@@ -118,3 +118,13 @@ def test_opml_round_trip_and_enable_disable(tmp_path: Path) -> None:
     assert listing[0]["enabled"] is False
     assert orbitwire("feeds", "enable", "1", env=env, cwd=tmp_path).returncode == 0
     assert orbitwire("feeds", "remove", "99", env=env, cwd=tmp_path).returncode == 1
+
+
+def test_relink_after_fetch(env: dict[str, str], tmp_path: Path) -> None:
+    orbitwire("fetch", "--once", env=env, cwd=tmp_path)
+    result = orbitwire("relink", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["articles"] == 20
+    # stories naming Hera, Psyche or SLIM without space context are (rightly) left unlinked
+    assert report["mission_links"] >= 10

@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--dry-run", action="store_true", help="print the posts and their targets; send nothing"
     )
+    from bot import cli_outbox
+
+    cli_outbox.register(add, open_database, CliError)
     add("version", cmd_version, "print the version", listing=True)
     add("config", cmd_config, "show the effective settings (secrets masked)", listing=True)
     return parser

@@ -156,3 +156,13 @@ def test_crash_after_send_never_duplicates(
     titles = [m.text.split("\n")[0] for m in botapi.messages(CHANNEL) if m.text]
     assert len(titles) == len(set(titles)) == 3  # every story once, none twice
     assert states(db) == ["sent", "sent", "unknown"]
+
+    # the operator sees the ambiguous delivery and decides; only then is it sent again
+    shown = json.loads(orbitwire("outbox", "--json", env=env, cwd=tmp_path).stdout)
+    (problem,) = shown["problems"]
+    assert problem["state"] == "unknown"
+    requeued = orbitwire("outbox", "requeue", str(problem["id"]), env=env, cwd=tmp_path)
+    assert requeued.returncode == 0, requeued.stderr
+    orbitwire("publish", "--once", env=env, cwd=tmp_path)
+    assert states(db) == ["sent", "sent", "sent"]
+    assert len(botapi.messages(CHANNEL)) == 4  # the admin chose the duplicate

@@ -30,8 +30,11 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-#: Advisory lock key: "orbitwire-leader" as a stable 64-bit number.
-LEADER_KEY = 0x6F7262_6C656164
+#: Advisory lock class "orwl"; the second key is the schema's hash, so deployments sharing one
+#: PostgreSQL database in different schemas (or test runs) never block each other.
+LEADER_KEY = 0x6F72776C
+_TRY = "SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"
+_UNLOCK = "SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"
 
 
 class Leadership:
@@ -65,7 +68,7 @@ class Leadership:
         with self._lock:
             if self._conn is not None:
                 try:
-                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                    self._conn.execute(text(_UNLOCK), {"k": self.key})
                     self._conn.close()
                 except Exception:  # closing a broken connection: the lock is gone anyway
                     log.debug("leader connection close failed", exc_info=True)
@@ -91,9 +94,7 @@ class Leadership:
                 self._conn = None
         try:
             conn = self.db.engine.connect()
-            got = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-            )
+            got = bool(conn.execute(text(_TRY), {"k": self.key}).scalar())
             conn.commit()
         except Exception:
             log.warning("could not ask for leadership", exc_info=True)

@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: PostgreSQL advisory lock key held while migrating, so replicas starting together
-#: do not run the same migration twice ("orbitwire-migrate" as a stable 64-bit number).
-MIGRATION_LOCK_KEY = 0x6F7262_6D696772
+#: PostgreSQL advisory lock held while migrating, so replicas starting together do not run the
+#: same migration twice: class "orwm", scoped to the schema (second key: its hash).
+MIGRATION_LOCK_KEY = 0x6F72776D
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -158,7 +158,10 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """
     with _upgrade_lock, engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            connection.execute(
+                text("SELECT pg_advisory_lock(:k, hashtext(current_schema()))"),
+                {"k": MIGRATION_LOCK_KEY},
+            )
             connection.commit()
         try:
             cfg = alembic_config(engine)
@@ -167,7 +170,10 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
             connection.commit()
         finally:
             if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"),
+                    {"k": MIGRATION_LOCK_KEY},
+                )
                 connection.commit()
 
 

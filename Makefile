@@ -35,9 +35,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -q
 
-## make bench: the benchmarks in benchmarks/ (figures go to docs/benchmarks.md).
+## make bench: every benchmark in benchmarks/; figures go to docs/benchmarks.md.
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m benchmarks --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -30,7 +30,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Collection, Iterable
-from typing import Final
+from typing import Any, Final
 
 import httpcore
 import httpx
@@ -329,6 +329,65 @@ async def resolve_and_check(
 
 
 # ----------------------------------------------------------------------------- transport
+try:  # httpcore's own check (poll/select on the socket); private, so guarded
+    from httpcore._utils import is_socket_readable as _is_socket_readable
+except ImportError:  # pragma: no cover - httpcore moved it
+
+    def _is_socket_readable(sock: socket.socket | None) -> bool:
+        if sock is None:
+            return True
+        import select
+
+        try:
+            readable, _w, _x = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+
+class _FastReadableStream(httpcore.AsyncNetworkStream):
+    """Delegates to the backend's stream, but answers ``is_readable`` from a cached socket.
+
+    httpcore's connection pool asks every pooled connection ``has_expired()`` each time it
+    assigns a request, which asks the stream ``get_extra_info("is_readable")``; anyio builds its
+    whole extra-attribute table for that (a ``getpeername`` system call and several lambdas)
+    only to fetch the raw socket. With one connection per feed host the pool holds tens of
+    connections, and that lookup was the fetcher's largest CPU cost. The socket never changes
+    for the life of a stream (TLS wraps the same socket), so it is looked up once.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._sock: socket.socket | None = None
+        self._sock_known = False
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - signature imposed by httpcore
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _FastReadableStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            if not self._sock_known:
+                self._sock = self._inner.get_extra_info("socket")
+                self._sock_known = True
+            return _is_socket_readable(self._sock)
+        return self._inner.get_extra_info(info)
+
+
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """httpcore backend that connects only to addresses it has just checked.
 
@@ -384,7 +443,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                         continue
                     if not trusted:
                         await self._verify_peer(stream, host)
-                    return stream
+                    return _FastReadableStream(stream)
                 raise last_error or httpcore.ConnectError(f"could not connect to {host!r}")
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"connecting to {host!r} timed out") from exc

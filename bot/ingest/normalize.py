@@ -19,6 +19,7 @@ Decisions (documented here because they are visible in the database):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -114,7 +115,8 @@ def clean_text(s: str | None, max_len: int, *, keep_paragraphs: bool = False) ->
     # Bound the work on hostile input before the O(n) passes below.
     if len(s) > max_len * 4 + 1024:
         s = s[: max_len * 4 + 1024]
-    s = _CONTROL_RE.sub("", s)
+    if not s.isprintable():  # every character _CONTROL_RE removes is non-printable
+        s = _CONTROL_RE.sub("", s)
     if not s.isascii() and not unicodedata.is_normalized("NFC", s):
         s = unicodedata.normalize("NFC", s)
     if keep_paragraphs:
@@ -123,7 +125,9 @@ def clean_text(s: str | None, max_len: int, *, keep_paragraphs: bool = False) ->
         s = "\n".join(line.strip() for line in s.split("\n"))
         s = _BLANK_LINES_RE.sub("\n\n", s).strip()
     else:
-        s = _WS_RE.sub(" ", s).strip()
+        # Same as _WS_RE.sub(" ", s).strip() (str.split and re's \s share Py_UNICODE_ISSPACE),
+        # in one C call.
+        s = " ".join(s.split())
     return _cap(s, max_len)
 
 
@@ -184,6 +188,13 @@ def canonical_url(url: str) -> str:
     their original order, normalises percent-encoding and drops an empty ``?``. Input that is
     not an absolute URL is returned stripped and otherwise unchanged (never raises).
     """
+    # Pure function of a string, called several times per entry (identity, dedup, drafts) and
+    # once per entry for the feed's own URL: memoised.
+    return _canonical_url(url)
+
+
+@functools.lru_cache(maxsize=8192)
+def _canonical_url(url: str) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -265,6 +276,7 @@ _SHARED_HOSTING = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def site_of(url: str) -> str:
     """A short "registrable-looking" domain for attribution ("According to spacenews.com").
 
@@ -310,7 +322,9 @@ def _sha256(*parts: str) -> str:
 def _norm(s: str | None) -> str:
     if not s:
         return ""
-    return _WS_RE.sub(" ", unicodedata.normalize("NFC", s)).strip()
+    if not s.isascii() and not unicodedata.is_normalized("NFC", s):
+        s = unicodedata.normalize("NFC", s)
+    return " ".join(s.split())  # == _WS_RE.sub(" ", s).strip()
 
 
 def _feed_scope(feed_url: str) -> str:

@@ -253,9 +253,12 @@ _FIRST_TAG_RE = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
 # An ampersand that is not one of the five XML entities or a plausible numeric reference.
 _ODD_AMP_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);)(?!#\d{2,7};)(?!#[xX][0-9a-fA-F]{2,6};)")
 # Full tokenizer used only when _ODD_AMP_RE found something: CDATA and comments pass through.
+# The five predefined entities are skipped by the lookahead rather than matched and returned
+# unchanged by _fix_amp (same result, no Python call for every "&amp;" of the document).
 _AMP_TOKEN_RE = re.compile(
     r"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)"
-    r"|&(?:(#[0-9]{1,10}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});)?",
+    r"|&(?!(?:amp|lt|gt|quot|apos);)"
+    r"(?:(#[0-9]{1,10}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});)?",
     re.S,
 )
 _XML_PREDEFINED: Final = frozenset({"amp", "lt", "gt", "quot", "apos"})

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.ingest.fulltext import extract_article
 from bot.ingest.normalize import assign_identities, canonical_url, content_hash, site_of
@@ -128,7 +128,10 @@ class _FeedSnapshot:
 
 
 def _snapshot(session: Session, feed_id: int) -> _FeedSnapshot | None:
-    feed = session.get(Feed, feed_id)
+    return _snapshot_of(session.get(Feed, feed_id), feed_id)
+
+
+def _snapshot_of(feed: Feed | None, feed_id: int) -> _FeedSnapshot | None:
     if feed is None or not feed.enabled:
         return None
     return _FeedSnapshot(
@@ -180,6 +183,97 @@ def entries_to_drafts(
     return drafts
 
 
+_Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class _Batcher:
+    """Runs database steps of many feeds in few ``Database.run`` calls, one batch at a time.
+
+    Why: every feed ends in a small write (its articles and scheduling state) and starts with a
+    small read (its snapshot). Run one by one from the database thread pool, the writes contend
+    for SQLite's single write lock — whose busy handler *sleeps* 1, 2, 5 … 100 ms — and every
+    step pays a session, a transaction and a thread hop. Here one drain task takes whatever is
+    queued (up to ``max_batch`` steps) and runs it in one transaction; steps queued meanwhile
+    form the next batch (group commit). Each feed still gets its own result or exception: when
+    a batch raises it is rolled back and each of its steps is run again in a transaction of its
+    own, so only the failing feed fails, exactly as with one transaction per feed.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        run_many: Callable[[Session, list[_Job]], list[Any]] | None = None,
+        max_batch: int = 32,
+    ) -> None:
+        self._db = db
+        self._run_many = run_many or _run_jobs
+        self._max_batch = max_batch
+        self._pending: list[tuple[_Job, asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append(((fn, args, kwargs), future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                await self._write(batch)
+            except BaseException:  # the drain task itself was cancelled: nobody may hang
+                for _job, future in batch + self._pending:
+                    if not future.done():
+                        future.cancel()
+                self._pending.clear()
+                raise
+
+    async def _write(self, batch: list[tuple[_Job, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._db.run(self._run_many, [job for job, _f in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=exc)
+                return
+            # One of them failed: run each alone, so only that one fails.
+            for (fn, args, kwargs), future in batch:
+                try:
+                    result = await self._db.run(fn, *args, **kwargs)
+                except Exception as one_exc:
+                    _settle(future, error=one_exc)
+                else:
+                    _settle(future, result=result)
+            return
+        for (_job, future), result in zip(batch, results, strict=True):
+            _settle(future, result=result)
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, error: Exception | None = None
+) -> None:
+    if future.done():  # the waiting feed was cancelled; the write happened all the same
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _run_jobs(session: Session, jobs: list[_Job]) -> list[Any]:
+    return [fn(session, *args, **kwargs) for fn, args, kwargs in jobs]
+
+
+def _run_snapshots(session: Session, jobs: list[_Job]) -> list[Any]:
+    """Many ``_snapshot(session, feed_id)`` jobs as one query."""
+    ids = [args[0] for _fn, args, _kw in jobs]
+    feeds = {f.id: f for f in session.exec(select(Feed).where(col(Feed.id).in_(ids))).all()}
+    return [_snapshot_of(feeds.get(feed_id), feed_id) for feed_id in ids]
+
+
 class Updater:
     """Runs update passes; owns no connections (fetcher, parser and db are injected)."""
 
@@ -198,6 +292,8 @@ class Updater:
         self.config = config or UpdaterConfig()
         self.on_new_articles = on_new_articles
         self._running = asyncio.Lock()
+        self._writes = _Batcher(db)
+        self._reads = _Batcher(db, _run_snapshots)
 
     async def run_pass(
         self,
@@ -236,7 +332,7 @@ class Updater:
 
     async def update_feed(self, feed_id: int) -> FeedOutcome | None:
         """Fetch and store one feed; every failure is recorded on the feed, never raised."""
-        snapshot = await self.db.run(_snapshot, feed_id)
+        snapshot = await self._reads.run(_snapshot, feed_id)
         if snapshot is None:
             return None
         started = time.perf_counter()
@@ -246,7 +342,9 @@ class Updater:
         except Exception as exc:  # a bug or a database hiccup: record it, keep the pass going
             log.exception("feed %s failed unexpectedly", feed_id)
             outcome.result, outcome.error = "error", f"internal error: {exc.__class__.__name__}"
-            await self.db.run(_record_failure, snapshot, outcome.error, None, None, self.config)
+            await self._writes.run(
+                _record_failure, snapshot, outcome.error, None, None, self.config
+            )
         outcome.elapsed = time.perf_counter() - started
         return outcome
 
@@ -260,16 +358,16 @@ class Updater:
             verdict = Verdict.ERROR  # e.g. body too large after a 200
         if verdict is Verdict.NOT_MODIFIED:
             outcome.result = "not_modified"
-            await self.db.run(_record_success, feed, result, None, self.config)
+            await self._writes.run(_record_success, feed, result, None, self.config)
             return
         if verdict is Verdict.DISABLE:
             outcome.result, outcome.error = "disabled", "HTTP 410 Gone: the publisher removed it"
-            await self.db.run(_disable, feed, outcome.error, result.status)
+            await self._writes.run(_disable, feed, outcome.error, result.status)
             return
         if verdict is Verdict.ERROR or result.body is None:
             outcome.result = "error"
             outcome.error = result.error or f"HTTP {result.status}"
-            disabled = await self.db.run(
+            disabled = await self._writes.run(
                 _record_failure, feed, outcome.error, result.status, result.retry_after, self.config
             )
             if disabled:
@@ -284,7 +382,7 @@ class Updater:
             )
         except FeedParseError as exc:
             outcome.result, outcome.error = "error", f"not a usable feed: {exc}"
-            disabled = await self.db.run(
+            disabled = await self._writes.run(
                 _record_failure,
                 feed,
                 outcome.error,
@@ -300,7 +398,7 @@ class Updater:
         if feed.full_text and drafts:
             await self._fill_full_text(drafts)
         limit = self.config.backfill if feed.never_succeeded else self.config.max_new_per_fetch
-        stored = await self.db.run(_store, feed, drafts, result, parsed, limit, self.config)
+        stored = await self._writes.run(_store, feed, drafts, result, parsed, limit, self.config)
         outcome.new, outcome.updated = len(stored.new_ids), len(stored.updated_ids)
         outcome.new_ids = stored.new_ids
         outcome.title = feed.title or parsed.title

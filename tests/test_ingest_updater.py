@@ -251,3 +251,43 @@ async def test_feed_metadata_and_article_fields(
     assert article.source_site == "spacenews.example"
     assert article.image_url == "https://spacenews.example/img.jpg"
     assert article.published_at == story.published
+
+
+ARTICLE_PAGE = """<!doctype html><html><head><title>Hera reaches Didymos</title>
+<meta property="og:image" content="https://img.example/hera.jpg"></head><body>
+<nav>Home · News · Subscribe</nav>
+<article><h1>Hera reaches Didymos</h1>
+<p>ESA's Hera spacecraft has arrived at the binary asteroid Didymos after a two-year cruise,
+to survey the crater left by NASA's DART impact in 2022.</p>
+<p>The spacecraft carries two CubeSats, Milani and Juventas, which will be released in the
+coming weeks to study the moonlet Dimorphos up close with radar and spectral cameras.</p>
+<p>Mission scientists expect the first close-range images of the impact site within a month,
+and a full mass estimate of Dimorphos before the end of the year.</p>
+</article><footer>© Example News. All rights reserved.</footer></body></html>"""
+
+
+async def test_full_text_feeds_get_the_article_body(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    page_url = server.url("/2026/hera.html")
+    broken_url = server.url("/2026/broken.html")
+    items = [
+        item(1, site="esa.example", link=page_url, summary="Hera arrives."),
+        item(2, site="esa.example", link=broken_url, summary="Short excerpt kept."),
+    ]
+    server.add("/hera.xml", rss(items))
+    server.add("/2026/hera.html", ARTICLE_PAGE.encode(), content_type="text/html")
+    server.add("/2026/broken.html", status=500)
+    with db.session() as s:
+        s.add(Feed(url=server.url("/hera.xml"), title="ESA", full_text=True))
+    await make_updater(db, fetcher, pool).run_pass(include_all=True)
+    with db.session() as s:
+        by_summary = {a.summary: a for a in s.exec(select(Article)).all()}
+    full = by_summary["Hera arrives."]
+    assert full.content is not None
+    assert "Milani and Juventas" in full.content
+    assert "All rights reserved" not in full.content  # boilerplate left out
+    assert full.image_url == "https://img.example/hera.jpg"
+    kept = by_summary["Short excerpt kept."]
+    # the page failed (HTTP 500): the feed's own excerpt is what the article keeps
+    assert (kept.content or kept.summary) == "Short excerpt kept."

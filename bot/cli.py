@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import cli_answers
 
     cli_answers.register(add, cli_answers.AnswerCommands(open_database, CliError))
+    from bot import cli_queue
+
+    cli_queue.register(add, cli_queue.QueueCommands(open_database, CliError))
     from bot import cli_publish
 
     publish = add(

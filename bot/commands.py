@@ -36,6 +36,27 @@ COMMANDS: tuple[BotCommandInfo, ...] = (
     BotCommandInfo("latest", "The newest articles", "[N]"),
     BotCommandInfo("search", 'Search the news ("phrases", or, -word)', "QUERY"),
     BotCommandInfo("sources", "The news feeds I read"),
+    BotCommandInfo(
+        "subscribe", "Alerts for a mission, agency, country or keyword", "NAME|\"keyword\""
+    ),
+    BotCommandInfo("unsubscribe", "Stop alerts (no argument: choose with buttons)", "[NAME|all]"),
+    BotCommandInfo("subscriptions", "What you follow, with remove buttons"),
+    BotCommandInfo("digest", "A daily digest of your top stories at this time", "HH:MM|off"),
+    BotCommandInfo("timezone", "Your time zone for the digest", "Area/City"),
+    BotCommandInfo("follow", "Our channel and social profiles"),
+    BotCommandInfo(
+        "queue",
+        "Queue a story (preview, post, schedule, edit) or list the queue",
+        "[URL|ARTICLE_ID [when]]",
+        admin_only=True,
+    ),
+    BotCommandInfo("cancel", "Cancel a queued or scheduled post", "ID", admin_only=True),
+    BotCommandInfo("feeds", "Feeds with their health", admin_only=True),
+    BotCommandInfo("addfeed", "Add a feed", "URL", admin_only=True),
+    BotCommandInfo("disablefeed", "Disable a feed", "ID", admin_only=True),
+    BotCommandInfo("pause", "Pause publishing to a channel", "[CHANNEL]", admin_only=True),
+    BotCommandInfo("resume", "Resume publishing to a channel", "[CHANNEL]", admin_only=True),
+    BotCommandInfo("stats", "Feeds, articles, queue, posts and errors today", admin_only=True),
 )
 
 

@@ -7,7 +7,9 @@ service, reply) and mypy checks every access.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.flood import FloodControl
@@ -16,8 +18,10 @@ from bot.leader import Leadership
 from bot.metrics import Metrics
 from config.settings import Settings
 from storage.db import Database
+from storage.types import utcnow
 
 if TYPE_CHECKING:
+    from bot.admin.queue import QueueService
     from bot.answers import Answers
     from bot.ingest.service import IngestService
     from bot.ingest.updater import Updater
@@ -43,6 +47,12 @@ class AppServices:
     sender: Sender | None = None
     answers: Answers | None = None
     leader: Leadership | None = None
+    queue: QueueService | None = None  # the admin queue (bot.admin.queue), built on first use
+    #: The clock handlers and jobs read; tests replace it to move time without sleeping.
+    clock: Callable[[], datetime] = utcnow
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @property
     def updater(self) -> Updater | None:

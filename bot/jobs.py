@@ -156,3 +156,20 @@ def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
         name=SEND_JOB_ID,
         job_kwargs=job_kwargs(SEND_JOB_ID),
     )
+    from bot.admin.jobs import ADMIN_JOB_ID, ADMIN_TICK_SECONDS, admin_job
+    from bot.alerts import SUBSCRIPTIONS_JOB_ID, SUBSCRIPTIONS_TICK_SECONDS, subscriptions_job
+
+    queue.run_repeating(
+        admin_job,
+        interval=ADMIN_TICK_SECONDS,
+        first=first + 4,
+        name=ADMIN_JOB_ID,
+        job_kwargs=job_kwargs(ADMIN_JOB_ID),
+    )
+    queue.run_repeating(
+        subscriptions_job,
+        interval=SUBSCRIPTIONS_TICK_SECONDS,
+        first=first + 5,
+        name=SUBSCRIPTIONS_JOB_ID,
+        job_kwargs=job_kwargs(SUBSCRIPTIONS_JOB_ID),
+    )

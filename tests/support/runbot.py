@@ -53,7 +53,7 @@ def task_started_polling(emu: BotAPIEmulator) -> bool:
 
 
 async def _wait_until_polling(emu: BotAPIEmulator, task: asyncio.Task[None]) -> None:
-    for _ in range(500):
+    for _ in range(3000):  # up to 30 s: start-up seeds the catalog, slow on a loaded machine
         if task.done():
             task.result()  # surface start-up errors
         transport = emu.requests_for("deleteWebhook") or emu.requests_for("setWebhook")

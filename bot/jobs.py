@@ -124,52 +124,25 @@ HEARTBEAT_JOB_ID = "orbitwire-heartbeat"
 
 
 def schedule_jobs(app: Any, *, first: float = 1.0) -> None:
-    """Register the repeating jobs on the application's JobQueue."""
-    queue = app.job_queue
-    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
-        raise RuntimeError("python-telegram-bot was installed without the job-queue extra")
-    queue.run_repeating(
-        ingest_job,
-        interval=INGEST_TICK_SECONDS,
-        first=first,
-        name=INGEST_JOB_ID,
-        job_kwargs=job_kwargs(INGEST_JOB_ID),
-    )
-    queue.run_repeating(
-        publish_job,
-        interval=services_of(app).settings.publish_tick_seconds,
-        first=first + 2,
-        name=PUBLISH_JOB_ID,
-        job_kwargs=job_kwargs(PUBLISH_JOB_ID),
-    )
-    queue.run_repeating(
-        heartbeat_job,
-        interval=HEARTBEAT_SECONDS,
-        first=0.1,
-        name=HEARTBEAT_JOB_ID,
-        job_kwargs=job_kwargs(HEARTBEAT_JOB_ID),
-    )
-    queue.run_repeating(
-        send_job,
-        interval=SEND_TICK_SECONDS,
-        first=first + 3,
-        name=SEND_JOB_ID,
-        job_kwargs=job_kwargs(SEND_JOB_ID),
-    )
+    """Register the repeating jobs on the application's JobQueue (each with a stable id)."""
     from bot.admin.jobs import ADMIN_JOB_ID, ADMIN_TICK_SECONDS, admin_job
     from bot.alerts import SUBSCRIPTIONS_JOB_ID, SUBSCRIPTIONS_TICK_SECONDS, subscriptions_job
 
-    queue.run_repeating(
-        admin_job,
-        interval=ADMIN_TICK_SECONDS,
-        first=first + 4,
-        name=ADMIN_JOB_ID,
-        job_kwargs=job_kwargs(ADMIN_JOB_ID),
-    )
-    queue.run_repeating(
-        subscriptions_job,
-        interval=SUBSCRIPTIONS_TICK_SECONDS,
-        first=first + 5,
-        name=SUBSCRIPTIONS_JOB_ID,
-        job_kwargs=job_kwargs(SUBSCRIPTIONS_JOB_ID),
-    )
+    queue = app.job_queue
+    if queue is None:  # pragma: no cover - the job-queue extra is a hard dependency
+        raise RuntimeError("python-telegram-bot was installed without the job-queue extra")
+    publish_every = services_of(app).settings.publish_tick_seconds
+    # (callback, id, interval in seconds, first run after start): staggered so they do not
+    # all hit the database in the same second
+    jobs: list[tuple[Any, str, float, float]] = [
+        (heartbeat_job, HEARTBEAT_JOB_ID, HEARTBEAT_SECONDS, 0.1),
+        (ingest_job, INGEST_JOB_ID, INGEST_TICK_SECONDS, first),
+        (publish_job, PUBLISH_JOB_ID, publish_every, first + 2),
+        (send_job, SEND_JOB_ID, SEND_TICK_SECONDS, first + 3),
+        (admin_job, ADMIN_JOB_ID, ADMIN_TICK_SECONDS, first + 4),
+        (subscriptions_job, SUBSCRIPTIONS_JOB_ID, SUBSCRIPTIONS_TICK_SECONDS, first + 5),
+    ]
+    for callback, job_id, interval, start in jobs:
+        queue.run_repeating(
+            callback, interval=interval, first=start, name=job_id, job_kwargs=job_kwargs(job_id)
+        )

@@ -109,6 +109,21 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(self.call, fn, *args, **kwargs))
 
+    def read_call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(connection, …)`` for read-only answers: no ORM session, and autocommit on
+        PostgreSQL (one statement needs no BEGIN/COMMIT round trips)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            return fn(conn, *args, **kwargs)
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """:meth:`read_call` in a worker thread (the chat answers' hot path)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, partial(self.read_call, fn, *args, **kwargs)
+        )
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:

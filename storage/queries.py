@@ -8,22 +8,20 @@ the store's size (see ``benchmarks/answers.py``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlmodel import Session, col
 
 from storage.models import (
     Agency,
     Article,
-    ArticleMission,
     Country,
     Feed,
     Mission,
-    PartnerFact,
 )
 
 #: Article-extracted facts read per answer (newest first): a popular mission collects hundreds,
@@ -148,6 +146,19 @@ def _mission_row(m: Mission, agencies: dict[int, AgencyRef]) -> MissionRow:
     )
 
 
+def _utc(value: Any) -> datetime:
+    """A stored naive-UTC timestamp as an aware datetime.
+
+    Raw ``text()`` rows skip the model's :class:`~storage.types.UTCDateTime` processing, and on
+    SQLite they hand back ISO text; converting here costs a microsecond instead of a type
+    lookup per column.
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _brief(row: Any) -> ArticleBrief:
     return ArticleBrief(
         id=int(row.id),
@@ -155,8 +166,23 @@ def _brief(row: Any) -> ArticleBrief:
         url=row.canonical_url or row.url or "",
         site=row.source_site or "",
         source=row.source_name or "",
-        published_at=row.published_at,
+        published_at=_utc(row.published_at),
     )
+
+
+def reader(db: Session | Connection) -> Connection:
+    """The connection to run raw statements on, from a session (``Database.run``) or directly
+    a connection (a lighter read path: no ORM session, no identity map, no flush checks)."""
+    if isinstance(db, Connection):
+        return db
+    if not db.in_transaction() and db.get_bind().dialect.name == "postgresql":
+        # A read-only answer is one statement: autocommit skips the BEGIN and COMMIT round
+        # trips psycopg would otherwise send around it (reset when the connection goes back).
+        return db.connection(execution_options=_AUTOCOMMIT)
+    return db.connection()
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 _ARTICLE_COLS = (
@@ -169,71 +195,75 @@ _ARTICLE_COLS = (
     col(Article.published_at),
 )
 
+# ------------------------------------------------------------------ answer statements
+# Written as ``text()`` once, at import. Why not the ORM/Core builders: building and compiling a
+# joined select costs milliseconds of Python per answer, and each statement is a round trip
+# (a context switch to the PostgreSQL backend, a chance to be descheduled on a busy machine).
+# So each answer is ONE statement returning plain tuples: the parts of a card are concatenated
+# with ``UNION ALL`` and told apart by the leading ``part`` column. The SQL is portable between
+# SQLite and PostgreSQL (``:name`` binds are rewritten per dialect by SQLAlchemy, and the
+# compiled form is cached after the first call).
+#
+# Row layout shared by every branch (22 columns):
+#   0 part | 1 n (fact id or link count) | 2 mission slug | 3 mission name | 4 country code
+#   5 country name | 6 flag | 7 agency abbrev | 8 agency name | 9 institution | 10 payload
+#   11 role | 12 origin | 13 source url | 14 confidence | 15-21 article id, title, url,
+#   canonical url, site, source name, published_at
+_FACT, _COUNT, _LATEST_PART = 1, 2, 3
+_FACT_SELECT = """SELECT 1 AS part, pf.id AS n, m.slug AS m_slug, m.name AS m_name,
+ pf.country_code AS c_code, c.name AS c_name, c.flag AS c_flag, ag.abbrev AS ag_abbrev,
+ ag.name AS ag_name, pf.institution AS institution, pf.payload AS payload, pf.role AS role,
+ pf.origin AS origin, pf.source_url AS source_url, pf.confidence AS confidence, a.id AS a_id,
+ a.title AS a_title, a.url AS a_url, a.canonical_url AS a_canonical, a.source_site AS a_site,
+ a.source_name AS a_source, a.published_at AS a_published
+FROM partner_fact pf
+JOIN mission m ON m.id = pf.mission_id
+LEFT JOIN country c ON c.code = pf.country_code
+LEFT JOIN agency ag ON ag.id = pf.agency_id
+LEFT JOIN article a ON a.id = pf.article_id
+WHERE {where}"""
 
-def _partner_statements(where: Any) -> tuple[Any, Any]:
-    """(catalog facts, newest article facts) matching ``where``, joined with their mission,
-    country, agency and article.
 
-    Built once at import: SQLAlchemy then reuses the compiled SQL, and an answer costs the
-    queries themselves (tens of microseconds) instead of milliseconds of statement building.
-    """
-    article = aliased(Article)
-    stmt = (
-        select(
-            col(Mission.slug),
-            col(Mission.name),
-            col(PartnerFact.country_code),
-            col(Country.name),
-            col(Country.flag),
-            col(Agency.abbrev),
-            col(Agency.name),
-            col(PartnerFact.institution),
-            col(PartnerFact.payload),
-            col(PartnerFact.role),
-            col(PartnerFact.origin),
-            col(PartnerFact.source_url),
-            col(PartnerFact.confidence),
-            col(article.id),
-            col(article.title),
-            col(article.url),
-            col(article.canonical_url),
-            col(article.source_site),
-            col(article.source_name),
-            col(article.published_at),
-        )
-        .join(Mission, col(Mission.id) == col(PartnerFact.mission_id))
-        .outerjoin(Country, col(Country.code) == col(PartnerFact.country_code))
-        .outerjoin(Agency, col(Agency.id) == col(PartnerFact.agency_id))
-        .outerjoin(article, col(article.id) == col(PartnerFact.article_id))
-        .where(where)
+def _facts_sql(where: str) -> str:
+    """Catalog facts, then the newest :data:`ARTICLE_FACTS` article facts, matching ``where``."""
+    catalog = _FACT_SELECT.format(where=f"({where}) AND pf.origin = 'catalog'")
+    reports = _FACT_SELECT.format(where=f"({where}) AND pf.origin <> 'catalog'")
+    return (
+        f"SELECT * FROM ({catalog}\n ORDER BY pf.id) AS catalog\nUNION ALL\n"  # noqa: S608
+        f"SELECT * FROM ({reports}\n ORDER BY pf.id DESC LIMIT {ARTICLE_FACTS}) AS reports"
     )
-    catalog = stmt.where(col(PartnerFact.origin) == "catalog")
-    reports = (
-        stmt.where(col(PartnerFact.origin) != "catalog")
-        .order_by(col(PartnerFact.id).desc())
-        .limit(ARTICLE_FACTS)
-    )
-    return catalog, reports
 
 
-_FACTS_OF_MISSION = _partner_statements(col(PartnerFact.mission_id) == bindparam("key"))
-_FACTS_OF_COUNTRY = _partner_statements(col(PartnerFact.country_code) == bindparam("key"))
-_FACTS_OF_AGENCY = _partner_statements(col(Agency.abbrev) == bindparam("key"))
-_LINK_COUNT = select(func.count()).where(col(ArticleMission.mission_id) == bindparam("mission"))
-_LATEST_OF_MISSION = (
-    select(*_ARTICLE_COLS)
-    .where(
-        col(Article.id).in_(
-            select(col(ArticleMission.article_id))
-            .where(col(ArticleMission.mission_id) == bindparam("mission"))
-            .order_by(col(ArticleMission.article_id).desc())
-            .limit(LATEST_WINDOW)
-            .scalar_subquery()
-        )
-    )
-    .order_by(col(Article.published_at).desc(), col(Article.id).desc())
-    .limit(bindparam("limit"))
+def _nulls(n: int) -> str:
+    """``NULL, NULL, …``: padding so every ``UNION ALL`` branch has the same 22 columns."""
+    return ", ".join(["NULL"] * n)
+
+
+_COUNT_SQL = f"SELECT {_COUNT}, count(*), {_nulls(20)} FROM article_mission WHERE mission_id = :key"  # noqa: S608 - constants only
+#: Constants only in these f-strings; every value is a bound parameter.
+# The newest LATEST_WINDOW links, their top ``:latest`` by publication date picked on
+# ``ix_article_id_published`` alone (index-only on PostgreSQL: migration 0004), and only those
+# few rows then read from the wide ``article`` table.
+_LATEST_ROWS = (
+    "SELECT a.id, a.title, a.url, a.canonical_url, a.source_site, a.source_name, "  # noqa: S608
+    "a.published_at FROM (SELECT x.id, x.published_at FROM article x WHERE x.id IN "
+    "(SELECT article_id FROM article_mission WHERE mission_id = :key "
+    f"ORDER BY article_id DESC LIMIT {LATEST_WINDOW}) "
+    "ORDER BY x.published_at DESC, x.id DESC LIMIT :latest) AS t "
+    "JOIN article a ON a.id = t.id ORDER BY t.published_at DESC, t.id DESC"
 )
+_LATEST_SQL = f"SELECT {_LATEST_PART}, {_nulls(14)}, l.* FROM ({_LATEST_ROWS}) AS l"  # noqa: S608
+_MISSION_FACTS_SQL = _facts_sql("pf.mission_id = :key")
+#: The whole ``/mission`` card in one statement: facts, link count, latest articles.
+
+
+#: The whole ``/mission`` card in one statement: facts, link count, latest articles.
+_CARD = text(f"{_MISSION_FACTS_SQL}\nUNION ALL\n{_COUNT_SQL}\nUNION ALL\n{_LATEST_SQL}")
+_CARD_NO_LATEST = text(f"{_MISSION_FACTS_SQL}\nUNION ALL\n{_COUNT_SQL}")
+_FACTS_OF_MISSION = text(_MISSION_FACTS_SQL)
+_FACTS_OF_COUNTRY = text(_facts_sql("pf.country_code = :key"))
+_FACTS_OF_AGENCY = text(_facts_sql("pf.agency_id = (SELECT id FROM agency WHERE abbrev = :key)"))
+_LATEST_OF_MISSION = text(_LATEST_ROWS)
 _LATEST = (
     select(*_ARTICLE_COLS)
     .order_by(col(Article.published_at).desc(), col(Article.id).desc())
@@ -241,40 +271,39 @@ _LATEST = (
 )
 
 
-def _partner_rows(session: Session, statements: tuple[Any, Any], key: Any) -> list[PartnerRow]:
-    conn = session.connection()
-    found = [*conn.execute(statements[0], {"key": key}), *conn.execute(statements[1], {"key": key})]
-    rows = []
-    for r in found:
-        brief = None
-        if r[13] is not None:
-            brief = ArticleBrief(
-                id=int(r[13]),
-                title=r[14] or "",
-                url=r[16] or r[15] or "",
-                site=r[17] or "",
-                source=r[18] or "",
-                published_at=r[19],
-            )
-        rows.append(
-            PartnerRow(
-                mission_slug=r[0],
-                mission_name=r[1],
-                country_code=r[2],
-                country_name=r[3] or (r[2] or ""),
-                flag=r[4] or "",
-                agency=r[5],
-                agency_name=r[6],
-                institution=r[7],
-                payload=r[8],
-                role=r[9],
-                origin=r[10],
-                source_url=r[11],
-                article=brief,
-                confidence=float(r[12] or 0.0),
-            )
-        )
-    return rows
+def _article_at(r: Sequence[Any], i: int) -> ArticleBrief:
+    """The article in columns ``i``..``i+6`` (id, title, url, canonical, site, source, date)."""
+    return ArticleBrief(
+        id=int(r[i]),
+        title=r[i + 1] or "",
+        url=r[i + 3] or r[i + 2] or "",
+        site=r[i + 4] or "",
+        source=r[i + 5] or "",
+        published_at=_utc(r[i + 6]),
+    )
+
+
+def _partner(r: Sequence[Any]) -> PartnerRow:
+    return PartnerRow(
+        mission_slug=r[2],
+        mission_name=r[3],
+        country_code=r[4],
+        country_name=r[5] or (r[4] or ""),
+        flag=r[6] or "",
+        agency=r[7],
+        agency_name=r[8],
+        institution=r[9],
+        payload=r[10],
+        role=r[11],
+        origin=r[12],
+        source_url=r[13],
+        article=_article_at(r, 15) if r[15] is not None else None,
+        confidence=float(r[14] or 0.0),
+    )
+
+
+def _partner_rows(db: Session | Connection, stmt: Any, key: Any) -> list[PartnerRow]:
+    return [_partner(r) for r in reader(db).execute(stmt, {"key": key})]
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,10 +335,12 @@ def mission_by_slug(session: Session, slug: str) -> MissionRow | None:
     return _mission_row(mission, _agencies(session))
 
 
-def latest_for_mission(session: Session, mission_id: int, limit: int = 3) -> list[ArticleBrief]:
+def latest_for_mission(
+    db: Session | Connection, mission_id: int, limit: int = 3
+) -> list[ArticleBrief]:
     """The newest ``limit`` articles linked to a mission (see :data:`LATEST_WINDOW`)."""
-    params = {"mission": mission_id, "limit": limit}
-    return [_brief(r) for r in session.connection().execute(_LATEST_OF_MISSION, params)]
+    rows = reader(db).execute(_LATEST_OF_MISSION, {"key": mission_id, "latest": limit})
+    return [_article_at(r, 0) for r in rows]
 
 
 def mission_card(session: Session, slug: str, latest: int = 3) -> MissionCard | None:
@@ -320,24 +351,38 @@ def mission_card(session: Session, slug: str, latest: int = 3) -> MissionCard | 
     return card_for(session, mission, latest)
 
 
-def card_for(session: Session, mission: MissionRow, latest: int = 3) -> MissionCard:
-    """The card of an already-loaded mission: four indexed statements."""
-    count = session.connection().execute(_LINK_COUNT, {"mission": mission.id}).scalar_one()
-    return MissionCard(
-        mission=mission,
-        partners=_partner_rows(session, _FACTS_OF_MISSION, mission.id),
-        latest=latest_for_mission(session, mission.id, latest) if latest > 0 else [],
-        article_count=int(count),
-    )
+def card_for(db: Session | Connection, mission: MissionRow, latest: int = 3) -> MissionCard:
+    """The card of an already-loaded mission, in one statement (see ``_CARD``)."""
+    if latest > 0:
+        rows = reader(db).execute(_CARD, {"key": mission.id, "latest": latest})
+    else:
+        rows = reader(db).execute(_CARD_NO_LATEST, {"key": mission.id})
+    partners: list[PartnerRow] = []
+    articles: list[ArticleBrief] = []
+    count = 0
+    for r in rows:
+        part = r[0]
+        if part == _FACT:
+            partners.append(_partner(r))
+        elif part == _COUNT:
+            count = int(r[1])
+        else:
+            articles.append(_article_at(r, 15))
+    return MissionCard(mission=mission, partners=partners, latest=articles, article_count=count)
 
 
-def country_contributions(session: Session, code: str) -> Contributions:
-    return Contributions(facts=_partner_rows(session, _FACTS_OF_COUNTRY, code))
+def mission_partners(db: Session | Connection, mission_id: int) -> list[PartnerRow]:
+    """Partner facts of one mission (what ``/partners MISSION`` shows; no articles, no count)."""
+    return _partner_rows(db, _FACTS_OF_MISSION, mission_id)
 
 
-def agency_contributions(session: Session, abbrev: str) -> Contributions:
+def country_contributions(db: Session | Connection, code: str) -> Contributions:
+    return Contributions(facts=_partner_rows(db, _FACTS_OF_COUNTRY, code))
+
+
+def agency_contributions(db: Session | Connection, abbrev: str) -> Contributions:
     """Facts naming the agency (the missions it leads come from :class:`Reference`)."""
-    return Contributions(facts=_partner_rows(session, _FACTS_OF_AGENCY, abbrev))
+    return Contributions(facts=_partner_rows(db, _FACTS_OF_AGENCY, abbrev))
 
 
 def all_missions(session: Session) -> list[MissionRow]:
@@ -347,8 +392,8 @@ def all_missions(session: Session) -> list[MissionRow]:
     return sorted((_mission_row(m, agencies) for m in missions), key=lambda m: m.name.lower())
 
 
-def latest_articles(session: Session, limit: int = 10) -> list[ArticleBrief]:
-    return [_brief(r) for r in session.connection().execute(_LATEST, {"limit": limit})]
+def latest_articles(db: Session | Connection, limit: int = 10) -> list[ArticleBrief]:
+    return [_brief(r) for r in reader(db).execute(_LATEST, {"limit": limit})]
 
 
 def sources(session: Session) -> list[SourceRow]:

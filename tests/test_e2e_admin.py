@@ -9,6 +9,7 @@ replayed presses change nothing; events reach admins once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -258,7 +259,12 @@ async def test_edit_summary_typed_time_and_stale_previews(
         assert "<script>" not in second.html
         assert items(db)[0].summary_override is not None
 
-        # the first preview is now out of date
+        # the first preview is now out of date (once the new preview's id is recorded, which
+        # happens right after Telegram answers the send)
+        for _ in range(200):
+            if items(db)[0].review_message_id == second.message_id:
+                break
+            await asyncio.sleep(0.02)
         query = botapi.press_button(ADMIN, first, f"q:ok:{item_id}")
         assert "out of date" in await answer_for(botapi, query)
         assert items(db)[0].state == "pending"

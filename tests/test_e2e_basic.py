@@ -70,6 +70,7 @@ def test_orbitwire_run_answers_start_within_a_second(
         ORBITWIRE_TELEGRAM_API_URL=botapi.base_url,
         ORBITWIRE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
+        ORBITWIRE_METRICS_PORT="0",
         PYTHONPATH=str(ROOT),
     )
     proc = subprocess.Popen(

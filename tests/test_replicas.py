@@ -66,6 +66,7 @@ def start(emu: BotAPIEmulator, db_url: str, tmp_path: Path, name: str) -> subpro
         ORBITWIRE_MAX_POSTS_PER_DAY="100",
         ORBITWIRE_PUBLISH_TICK_SECONDS="1",
         ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
+        ORBITWIRE_METRICS_PORT="0",
         PYTHONPATH=str(ROOT),
     )
     log = (tmp_path / f"{name}.log").open("w")

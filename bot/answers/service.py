@@ -102,6 +102,28 @@ class Answers:
             self._reference_at = now
         return self._reference
 
+    async def warm(self) -> None:
+        """Run every answer path once, before the first user does.
+
+        The first call of each statement pays for SQLAlchemy's compile (then cached), for the
+        reference snapshot and for the database's own caches; doing it at start-up keeps that
+        out of a user's first answer. Call it before ``gc.freeze()`` so what it allocates for
+        good (compiled SQL, the snapshot) is frozen with the rest of start-up.
+        """
+        ref = await self._ref(fresh=True)
+        some = next(iter(ref.missions), None)
+        if some is not None:
+            await self._mission_card(some)
+            await self._partners_of(Entity("mission", some, some))
+        catalog = self.knowledge.catalog
+        if catalog.countries:
+            code = catalog.countries[0].code
+            await self._partners_of(Entity("country", code, code))
+        if catalog.agencies:
+            abbrev = catalog.agencies[0].abbrev
+            await self._partners_of(Entity("agency", abbrev, abbrev))
+        await self._search("orbit", 0, suggest=False)
+
     async def _mission_row(self, slug: str) -> q.MissionRow | None:
         mission = (await self._ref()).missions.get(slug)
         if mission is None:  # added since the snapshot? look once more
@@ -197,7 +219,7 @@ class Answers:
         mission = await self._mission_row(slug)
         if mission is None:
             return _one("That mission is no longer in my catalog. See /missions.")
-        card = await self.db.run(q.card_for, mission)
+        card = await self.db.read(q.card_for, mission)
         buttons: list[list[Button]] = []
         row = []
         if data := callbacks.partners("mission", slug):
@@ -286,11 +308,11 @@ class Answers:
             mission = await self._mission_row(entity.key)
             if mission is None:
                 return _one("That mission is no longer in my catalog. See /missions.")
-            card = await self.db.run(q.card_for, mission, 0)
+            partners = await self.db.read(q.mission_partners, mission.id)
             buttons = [[Button("🛰 Mission card", callback_data=f"m:{entity.key}")]]
-            return _replies(render.mission_partners_lines(card), buttons)
+            return _replies(render.mission_partners_lines(mission, partners), buttons)
         if entity.kind == "country":
-            contributions = await self.db.run(q.country_contributions, entity.key)
+            contributions = await self.db.read(q.country_contributions, entity.key)
             rows = (await self._ref()).sorted_missions()
             leads = [m for m in rows if m.lead and m.lead.country_code == entity.key]
             contributions = q.Contributions(facts=contributions.facts, leads=leads)
@@ -299,7 +321,7 @@ class Answers:
             flag = f"{country.flag} " if country and country.flag else ""
             title = f"{flag}{escape(name)} in space missions"
             return _replies(render.contributions_lines(title, contributions))
-        facts = await self.db.run(q.agency_contributions, entity.key)
+        facts = await self.db.read(q.agency_contributions, entity.key)
         rows = (await self._ref()).sorted_missions()
         leads = [m for m in rows if m.lead and m.lead.abbrev == entity.key]
         contributions = q.Contributions(facts=facts.facts, leads=leads)
@@ -316,7 +338,7 @@ class Answers:
         if arg and not arg.isdigit():
             return _one(usage("latest") + "\nExample: <code>/latest 5</code>")
         n = min(max(int(arg), 1), LATEST_MAX) if arg else LATEST_DEFAULT
-        articles = await self.db.run(q.latest_articles, n)
+        articles = await self.db.read(q.latest_articles, n)
         return _replies(render.latest_lines(articles))
 
     async def search(self, query: str, page: int = 0) -> Answer:
@@ -334,7 +356,7 @@ class Answers:
                 f"🔎 <b>{escape(query.strip()[:100])}</b> has no searchable words. "
                 "Try a mission, an agency or a topic."
             )
-        result: SearchPage = await self.db.run(
+        result: SearchPage = await self.db.read(
             search_articles, canonical, page=page, per_page=PER_PAGE
         )
         buttons: list[list[Button]] = []
@@ -368,7 +390,7 @@ class Answers:
         page = int(offset) if offset.isdigit() else 0
         results: list[InlineResult] = []
         if not query:
-            articles = await self.db.run(q.latest_articles, INLINE_PER_PAGE)
+            articles = await self.db.read(q.latest_articles, INLINE_PER_PAGE)
             results += [self._article_result(a, "") for a in articles]
             return InlineAnswer(results)
         if page == 0:
@@ -376,7 +398,7 @@ class Answers:
                 row = await self._mission_row(mission.slug)
                 if row is None:
                     continue
-                card = await self.db.run(q.card_for, row)
+                card = await self.db.read(q.card_for, row)
                 html = render.split_lines(render.mission_card_lines(card))[0]
                 description = " · ".join(
                     x for x in (mission.lead_agency, mission.target, mission.status) if x
@@ -386,7 +408,7 @@ class Answers:
                 )
         canonical = callbacks.fit_query(query)
         if canonical:
-            found = await self.db.run(
+            found = await self.db.read(
                 search_articles, canonical, page=page, per_page=INLINE_PER_PAGE
             )
             for hit in found.hits:

@@ -36,13 +36,13 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from importlib import metadata
-from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, Protocol
 
 import httpx
 
 from bot.ingest.netguard import GuardError, check_url, guarded_transport
 from bot.ingest.types import FetchResult
+from bot.lifecycle import AsyncClosing
 
 try:  # httpx[brotli] installs it; without it we simply do not advertise "br"
     import brotli  # type: ignore[import-untyped]
@@ -318,7 +318,7 @@ class _Hop:
     started: float = 0.0
 
 
-class Fetcher:
+class Fetcher(AsyncClosing):
     """Fetches feeds through one shared ``httpx.AsyncClient`` (HTTP/1.1, keep-alive).
 
     Use as ``async with Fetcher() as fetcher: await fetcher.fetch(url)``, or call
@@ -366,17 +366,6 @@ class Fetcher:
             trust_env=False,  # no proxies from the environment: they would bypass the guard
             headers={"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

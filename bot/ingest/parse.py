@@ -53,8 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import fastfeedparser
@@ -63,6 +62,7 @@ from feedparser.datetimes import _parse_date as _feedparser_parse_date
 
 from bot.ingest.normalize import clean_text
 from bot.ingest.types import ParsedEntry, ParsedFeed
+from bot.lifecycle import AsyncClosing
 
 __all__ = [
     "AUTHOR_MAX",
@@ -943,7 +943,7 @@ class _Slot:
         self.kill()
 
 
-class ParserPool:
+class ParserPool(AsyncClosing):
     """Parse feeds in worker processes, killing a worker that overruns its time limit.
 
     Why processes: the worst cases (feedparser's quadratic e-mail regex, a pathological HTML
@@ -992,21 +992,10 @@ class ParserPool:
         """Start the workers now (otherwise they start on first use)."""
         await asyncio.gather(*(asyncio.to_thread(s.ensure_alive) for s in self._slots))
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop the workers (idempotent)."""
         self._closed = True
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in self._slots))
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def worker_pids(self) -> list[int]:

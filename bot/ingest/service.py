@@ -5,12 +5,13 @@ processes and the updater, started and closed together by ``orbitwire run`` and 
 from __future__ import annotations
 
 import logging
-from types import TracebackType
+from typing import Self
 
 from bot.ingest.fetch import Fetcher, FetchLimits
 from bot.ingest.parse import ParserPool
 from bot.ingest.policy import PollPolicy
 from bot.ingest.updater import NewArticlesHook, Updater, UpdaterConfig
+from bot.lifecycle import AsyncClosing
 from config.feeds import load_feed_specs
 from config.settings import Settings
 from storage.db import Database
@@ -43,7 +44,7 @@ def sync_feeds_file(settings: Settings, db: Database) -> SyncReport:
     return report
 
 
-class IngestService:
+class IngestService(AsyncClosing):
     """Owns the resources one process needs to ingest: use ``async with``."""
 
     def __init__(
@@ -75,23 +76,15 @@ class IngestService:
         )
         return self.updater
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         if self.fetcher is not None:
             await self.fetcher.aclose()
             self.fetcher = None
         if self.parser is not None:
-            await self.parser.close()
+            await self.parser.aclose()
             self.parser = None
         self.updater = None
 
-    async def __aenter__(self) -> IngestService:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -15,11 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
+
+from bot.lifecycle import AsyncClosing
 
 from .render import html_to_plain
 from .textlimits import clean_text, collapse_spaces, shorten_text, utf16_len
@@ -355,7 +356,7 @@ def _redacted_host(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
 
 
-class AbstractiveSummarizer:
+class AbstractiveSummarizer(AsyncClosing):
     """Summaries from an OpenAI-compatible ``POST {url}/chat/completions`` endpoint.
 
     :meth:`summarize` never raises (except for cancellation): any failure is logged at WARNING
@@ -384,17 +385,6 @@ class AbstractiveSummarizer:
 
     def __repr__(self) -> str:
         return f"AbstractiveSummarizer({_redacted_host(self.endpoint)!r}, model={self.model!r})"
-
-    async def __aenter__(self) -> AbstractiveSummarizer:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""

@@ -25,6 +25,7 @@ def settings_for(emu: BotAPIEmulator, db_url: str, **overrides: Any) -> Settings
         "database_url": db_url,
         "allow_private_feeds": True,
         "feeds_file": NO_FEEDS,  # never the bundled list: tests must not reach the internet
+        "metrics_port": 0,  # tests that want /healthz pick a free port themselves
     }
     values.update(overrides)
     return load_settings(**values)

@@ -19,14 +19,13 @@ from sqlmodel import select
 
 from bot.admin.jobs import admin_tick
 from bot.context import services_of
-from bot.knowledge.service import Knowledge
-from storage.articles import ArticleDraft, store_articles
 from storage.db import Database
 from storage.feeds import record_event
 from storage.models import Channel, Delivery, Feed, QueueItem
 from tests.support.botapi import BotAPIEmulator, SentMessage
 from tests.support.feedserver import FeedServer
 from tests.support.runbot import running_bot
+from tests.support.stories import store_and_link, story
 
 ADMIN = 700001
 OTHER_ADMIN = 700002
@@ -102,23 +101,10 @@ def posts(db: Database, chat_id: int) -> list[Delivery]:
 
 
 async def seed(db: Database, n: int, title: str, summary: str) -> int:
-    site = "lunarwire.example"
-    draft = ArticleDraft(
-        identity=f"{site}-{n}",
-        canonical_url=f"https://{site}/story-{n}",
-        url=f"https://{site}/story-{n}",
-        title=title,
-        summary=summary,
-        content_hash=f"h{n}",
-        source_name=site,
-        source_site=site,
-        published_at=datetime.now(UTC) - timedelta(minutes=20),
+    (article_id,) = await store_and_link(
+        db, [story(n, title, summary, "lunarwire.example", minutes_ago=20)]
     )
-    ids = db.call(store_articles, None, [draft]).new_ids
-    knowledge = Knowledge()
-    knowledge.seed(db)
-    await knowledge.link_new(db, ids)
-    return ids[0]
+    return article_id
 
 
 def preview_of(msgs: list[SentMessage]) -> SentMessage:

@@ -13,16 +13,14 @@ from sqlmodel import select
 
 from bot.alerts import subscriptions_tick
 from bot.context import services_of
-from bot.knowledge.service import Knowledge
-from storage.articles import ArticleDraft, store_articles
 from storage.db import Database
 from storage.models import Delivery, Subscription, UserPref
 from tests.support.botapi import BotAPIEmulator, SentMessage
 from tests.support.runbot import running_bot
+from tests.support.stories import store_and_link, story
 
 USER = 515151
 OTHER = 616161
-_knowledge = Knowledge()
 
 
 async def seed(
@@ -33,20 +31,10 @@ async def seed(
     site: str = "lunarwire.example",
     published: datetime | None = None,
 ) -> int:
-    draft = ArticleDraft(
-        identity=f"{site}-{n}",
-        canonical_url=f"https://{site}/story-{n}",
-        url=f"https://{site}/story-{n}",
-        title=title,
-        summary=summary,
-        content_hash=f"h{n}",
-        source_name=site,
-        source_site=site,
-        published_at=published or datetime.now(UTC) - timedelta(minutes=10),
+    (article_id,) = await store_and_link(
+        db, [story(n, title, summary, site, minutes_ago=10, published=published)]
     )
-    ids = db.call(store_articles, None, [draft]).new_ids
-    await _knowledge.link_new(db, ids)
-    return ids[0]
+    return article_id
 
 
 async def say(emu: BotAPIEmulator, user: int, text: str) -> SentMessage:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,15 +11,15 @@ from sqlmodel import select
 from telegram.ext import ExtBot
 
 from bot.flood import FloodControl
-from bot.knowledge.service import Knowledge
 from bot.publish.publisher import Publisher
 from bot.publish.sender import Sender
 from config.settings import load_settings
 from storage import outbox
-from storage.articles import ArticleDraft, store_articles
+from storage.articles import ArticleDraft
 from storage.db import Database
 from storage.models import Delivery, QueueItem
 from tests.support.botapi import BotAPIEmulator
+from tests.support.stories import store_and_link, story
 
 CHANNEL = -1004444444444
 REVIEW = -1005555555555
@@ -36,26 +36,11 @@ CHANGE7 = (
 def draft(
     n: int, title: str, summary: str, site: str, *, minutes_ago: int = 30, image: str | None = None
 ) -> ArticleDraft:
-    return ArticleDraft(
-        identity=f"{site}-{n}",
-        canonical_url=f"https://{site}/story-{n}",
-        url=f"https://{site}/story-{n}",
-        title=title,
-        summary=summary,
-        content_hash=f"h{n}",
-        source_name=site,
-        source_site=site,
-        image_url=image,
-        published_at=NOW - timedelta(minutes=minutes_ago),
-    )
+    return story(n, title, summary, site, minutes_ago=minutes_ago, image=image)
 
 
 async def seed(db: Database, drafts: list[ArticleDraft]) -> list[int]:
-    knowledge = Knowledge()
-    knowledge.seed(db)
-    ids = db.call(store_articles, None, drafts).new_ids
-    await knowledge.link_new(db, ids)
-    return ids
+    return await store_and_link(db, drafts)
 
 
 def settings(emu: BotAPIEmulator, db: Database, **extra: Any) -> Any:

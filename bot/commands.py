@@ -37,7 +37,7 @@ COMMANDS: tuple[BotCommandInfo, ...] = (
     BotCommandInfo("search", 'Search the news ("phrases", or, -word)', "QUERY"),
     BotCommandInfo("sources", "The news feeds I read"),
     BotCommandInfo(
-        "subscribe", "Alerts for a mission, agency, country or keyword", "NAME|\"keyword\""
+        "subscribe", "Alerts for a mission, agency, country or keyword", 'NAME|"keyword"'
     ),
     BotCommandInfo("unsubscribe", "Stop alerts (no argument: choose with buttons)", "[NAME|all]"),
     BotCommandInfo("subscriptions", "What you follow, with remove buttons"),

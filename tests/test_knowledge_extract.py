@@ -172,3 +172,16 @@ def test_fact_stated_before_the_mission_is_named(catalog: Catalog, linker: Linke
 
 def test_articles_without_actor_or_mission_are_skipped(catalog: Catalog, linker: Linker) -> None:
     assert extract_partners("Chang'e-7 will fly in 2026. It has a drill.", catalog, linker) == []
+
+
+def test_extraction_can_stop_after_max_chars(catalog: Catalog, linker: Linker) -> None:
+    early = "Chang'e-6 will carry a Swedish negative ion detector."
+    late = " Chang'e-6 will also carry a Pakistani cubesat."
+    text = early + " Engineers reviewed the data." * 20 + late
+    assert _pairs(extract_partners(text, catalog, linker)) == {
+        ("change-6", "SE"),
+        ("change-6", "PK"),
+    }
+    limited = extract_partners(text, catalog, linker, max_chars=len(early) + 10)
+    assert _pairs(limited) == {("change-6", "SE")}
+    assert split_sentences(text, max_chars=len(early) + 5)[-1][1] <= len(early) + 5

@@ -160,3 +160,36 @@ def test_fast_scan_matches_full_normalization(linker: Linker, text: str) -> None
 def test_link_is_memoised_for_the_same_text(linker: Linker) -> None:
     text = "Chang'e-6 carried a Swedish detector."
     assert linker.link(text) is linker.link(text)
+
+
+def test_fold_equals_the_translate_table() -> None:
+    """The bytes fast path of fold() is exactly str.translate with the fold table."""
+    import random
+
+    from bot.knowledge.textnorm import _TABLE, fold
+
+    rng = random.Random(3)
+    pool = [chr(i) for i in range(0x3100) if not 0xD800 <= i < 0xE000]
+    pool += ["Ａ", "ｂ", "嫦", "娥", "ά", "ำ", "—", "’", "\xa0"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert fold(text) == text.translate(_TABLE)
+
+
+def test_spaced_dashes_and_ampersands_are_squeezed(linker: Linker) -> None:
+    text = "NASA & ESA: Chang'e – 7 carries a Swedish detector."
+    m = linker.link(text)
+    assert m.missions == {"change-7": 1}
+    assert {s.surface for s in m.spans} >= {"NASA", "ESA", "Chang'e – 7", "Swedish"}
+
+
+def test_linker_survives_pickling(linker: Linker) -> None:
+    """A built linker can be handed to a worker process (caches are not pickled)."""
+    import pickle
+
+    text = "Chang'e-6 carried a Swedish detector, ESA said."
+    expected = linker.link(text)
+    copy = pickle.loads(pickle.dumps(linker))
+    assert copy._last is None
+    assert copy._accepted == {}
+    assert copy.link(text) == expected

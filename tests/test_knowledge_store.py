@@ -99,3 +99,15 @@ def test_link_articles_writes_links_and_facts(
     with db.session() as s:
         assert _count(s, PartnerFact, col(PartnerFact.origin) == "article") == 3
         assert _count(s, ArticleMission) == 1
+
+
+def test_article_text_leaves_out_a_summary_the_content_contains() -> None:
+    from storage.knowledge import article_text
+
+    content = "Chang'e-6 carried a Swedish detector.\n\nIt landed in June."
+    assert article_text("T", "Chang'e-6 carried a Swedish detector. It landed…", content) == (
+        "T.\n" + content
+    )
+    assert article_text("T", "A different excerpt.", content).count("Swedish") == 1
+    assert article_text("T", "A different excerpt.", content).startswith("T.\nA different")
+    assert article_text("T", "Summary only.", None) == "T.\nSummary only."

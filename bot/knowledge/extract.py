@@ -6,8 +6,10 @@ ingestion hook's link-then-extract links once):
 1. **Cheap exits.** No mission span, or no country/agency/capital span → no facts, no
    tokenising. Sentences are found with one regex pass (:func:`split_sentences`: period/!/?
    + space + capital, except after abbreviations such as "U.S." or "Dr."); only sentences with
-   an actor span are tokenised, and word classes come from a cached per-word lookup
-   (:func:`_flags`), not from regexes run per sentence.
+   an actor span are tokenised (one ``re.split`` per sentence, offsets by running sums), and
+   word classes come from a cached per-word lookup (:func:`_flags`), not from regexes run per
+   sentence. ``max_chars`` bounds the sentences read on very long articles (ingestion: the
+   first 20,000 characters).
 2. **Clauses.** A sentence is cut at ";", ":", "while", "whereas", "but", "although", ", and"
    (unless a country follows: lists keep going), and after a leading subordinate clause
    ("After ESA suspended cooperation with Roscosmos, NASA agreed …"). Modality, comparison and
@@ -60,6 +62,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from functools import reduce
+from itertools import accumulate
+from operator import or_
 
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.linker import Linker, Span
@@ -74,6 +79,7 @@ _ABBREVIATIONS = frozenset(
 )  # fmt: skip
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])")
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_WORD_SPLIT = re.compile(r"([^\W_]+(?:[-'’][^\W_]+)*)")
 
 CONTRIBUTION_VERBS = re.compile(
     r"^(carr(y|ies|ied|ying)|host(s|ed|ing)?|plac(e|es|ed|ing)|fl(y|ies|ew|own|ying)|"
@@ -270,11 +276,16 @@ class PartnerCandidate:
     confidence: float
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``, not breaking after abbreviations such as "U.S." or "Dr."."""
+def split_sentences(text: str, max_chars: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of ``text``, not breaking after abbreviations such as "U.S." or "Dr.".
+
+    With ``max_chars``, only the first ``max_chars`` characters are split (the last sentence
+    is cut there).
+    """
+    limit = len(text) if max_chars is None else min(len(text), max_chars)
     spans: list[tuple[int, int]] = []
     start = 0
-    for m in _SENTENCE_END.finditer(text):
+    for m in _SENTENCE_END.finditer(text, 0, limit):
         dot = m.start()
         if text[dot] == ".":
             lo = dot - 30 if dot - 30 > start else start
@@ -283,7 +294,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
                 continue
         spans.append((start, dot + 1))
         start = m.end()
-    tail = len(text.rstrip())
+    tail = len(text[:limit].rstrip()) if limit < len(text) else len(text.rstrip())
     if start < tail:
         spans.append((start, tail))
     return [(s, e) for s, e in spans if not text[s:e].isspace() and s < e]
@@ -332,29 +343,28 @@ class _Sentence:
             starts = [a for a, _ in found]
             ends = [b for _, b in found]
         else:
-            found = [m.span() for m in _WORD.finditer(chunk)]
-            lower = _WORD.findall(chunk)
-            starts = [a + start for a, _ in found]
-            ends = [b + start for _, b in found]
+            # One C-level split gives [gap, word, gap, word, …, gap]; the running sum of the
+            # piece lengths gives every word's start and end without a match object per word.
+            pieces = _WORD_SPLIT.split(chunk)
+            lower = pieces[1::2]
+            bounds = list(accumulate(map(len, pieces), initial=start))
+            starts = bounds[1:-1:2]
+            ends = bounds[2:-1:2]
         self.starts = starts
         self.ends = ends
         self.lower = lower
         get = _FLAG_CACHE.get
         flags = [get(w, -1) for w in lower]
-        all_flags = 0
-        for i, f in enumerate(flags):
-            if f < 0:
-                f = flags[i] = _flags(lower[i])
-            all_flags |= f
+        if -1 in flags:  # words not seen yet (rare once the cache is warm)
+            flags = [f if f >= 0 else _flags(w) for w, f in zip(lower, flags, strict=True)]
+        all_flags = reduce(or_, flags, 0)
         if all_flags & _SPEC:
             for i, w in enumerate(lower):
                 if w == "may" and i > 0 and text[starts[i]] == "M":
                     flags[i] &= ~_SPEC
                 elif w == "talks" and (i == 0 or lower[i - 1] != "in"):
                     flags[i] &= ~_SPEC  # "in talks to join" is speculation, "after talks" not
-            all_flags = 0
-            for f in flags:
-                all_flags |= f
+            all_flags = reduce(or_, flags, 0)
         self.flags = flags
         self.all_flags = all_flags
         self.clause = self._clauses(actor_starts, actor_ends)
@@ -380,7 +390,10 @@ class _Sentence:
             if 0 < i < n:
                 marks[i] = marks.get(i, "") + m.group()
         cuts: list[int] = []
-        for i in sorted(set(marks) | {i for i, w in enumerate(lower) if w in _CLAUSE_WORDS}):
+        candidates = set(marks)
+        if not _CLAUSE_WORDS.isdisjoint(lower):
+            candidates.update(i for i, w in enumerate(lower) if w in _CLAUSE_WORDS)
+        for i in sorted(candidates):
             if i == 0:
                 continue
             gap = marks.get(i, "")
@@ -426,9 +439,20 @@ class _Sentence:
 
 # --------------------------------------------------------------------------- main entry
 def extract_partners(
-    text: str, catalog: Catalog, linker: Linker, *, min_confidence: float = MIN_CONFIDENCE
+    text: str,
+    catalog: Catalog,
+    linker: Linker,
+    *,
+    min_confidence: float = MIN_CONFIDENCE,
+    max_chars: int | None = None,
 ) -> list[PartnerCandidate]:
-    """Partner facts stated in ``text``, best confidence per (mission, country, agency)."""
+    """Partner facts stated in ``text``, best confidence per (mission, country, agency).
+
+    ``max_chars`` limits extraction to the sentences in the first ``max_chars`` characters
+    (the ingestion hook passes :data:`storage.knowledge.EXTRACT_MAX_CHARS`); the spans still
+    come from linking the whole text, so mention rules that look at the whole article
+    (space context, confirmed missions) are unchanged.
+    """
     mentions = linker.link(text)
     if not mentions.missions:
         return []
@@ -440,7 +464,7 @@ def extract_partners(
     pending: list[tuple[_Unit, _Cue, str]] = []
     k = 0
     n = len(spans)
-    for start, end in split_sentences(text):
+    for start, end in split_sentences(text, max_chars):
         while k < n and spans[k].start < start:
             k += 1
         j = k
@@ -866,7 +890,7 @@ def _noun_phrase(words: list[str], i: int) -> tuple[str | None, str | None]:
     j = i
     while j < len(words) and len(phrase) < 7:
         w = words[j]
-        if w in _NP_STOP or w.endswith("'s") or RIVALRY.match(w):
+        if w in _NP_STOP or w.endswith("'s") or _flags(w) & _RIVAL:
             break
         if w.endswith(("-built", "-made", "-developed")):
             j += 1

@@ -77,9 +77,51 @@ _CASED_DROP = re.compile(r"[\W_]+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "′": "'"})
 
 
+#: ASCII half of the table as a bytes table: ``bytes.translate`` folds ASCII in C at ~1 ns per
+#: byte, where ``str.translate`` with a dict costs ~50 ns per character (one dict lookup each).
+#: Bytes 128-255 map to themselves, so UTF-8 multi-byte sequences pass through untouched.
+_ASCII_FOLD = bytes(ord(_TABLE.get(i, chr(i))) for i in range(128)) + bytes(range(128, 256))
+_ASCII_BYTES = bytes(range(128))
+#: Characters whose folded form folds again to something else (Greek tonos, Thai): replacing
+#: them one by one would depend on the order, so texts containing them use ``str.translate``.
+_UNSTABLE = frozenset(chr(k) for k, v in _TABLE.items() if _TABLE.get(ord(v)) not in (None, v))
+
+
+def _non_ascii(text: str) -> tuple[bytes, str]:
+    """UTF-8 bytes of ``text`` and its non-ASCII characters only ("" for ASCII text).
+
+    Deleting the ASCII bytes from the UTF-8 encoding leaves exactly the multi-byte sequences:
+    one C pass, no per-character Python work.
+    """
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) == len(text):
+        return raw, ""
+    return raw, raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+
+
+def _fold_parts(text: str, raw: bytes, residue: str) -> str:
+    out = raw.translate(_ASCII_FOLD).decode("utf-8", "surrogatepass") if raw else text
+    if residue:
+        chars = set(residue)
+        if not chars.isdisjoint(_UNSTABLE):
+            return text.translate(_TABLE)
+        get = _TABLE.get
+        for ch in chars:
+            repl = get(ord(ch))
+            if repl is not None:
+                out = out.replace(ch, repl)
+    return out
+
+
 def fold(text: str) -> str:
-    """Case-, accent- and punctuation-folded text of the same length as ``text``."""
-    return text.translate(_TABLE)
+    """Case-, accent- and punctuation-folded text of the same length as ``text``.
+
+    Equal to ``text.translate(_TABLE)``, ~8x faster on news text: ASCII goes through a bytes
+    table, and each *distinct* non-ASCII character (usually a handful: dashes, curly quotes,
+    accented letters) is replaced with one ``str.replace``.
+    """
+    raw, residue = _non_ascii(text)
+    return _fold_parts(text, raw, residue)
 
 
 def fold_key(name: str) -> str:
@@ -153,31 +195,49 @@ def normalize(text: str) -> NormText:
     return NormText(folded, tuple(runs), tuple(shifts), offsets)
 
 
-#: Spaced punctuation that normally sits *inside* a name when it occurs ("Chang'e - 7").
-_SPACED_PUNCT = re.compile(r" [-–—‐/&'’\".] ")
-_WS_RUN = re.compile(r"\s\s+")
+#: Runs to squeeze before scanning: whitespace runs ("New  Horizons", line breaks) and spaced
+#: punctuation that normally sits *inside* a name when it occurs ("Chang'e - 7", "A & B").
+_SQUEEZE = re.compile(r"\s(?:[-–—‐/&'’\".]*\s)+")
+
+
+#: ASCII substrings without which :data:`_SQUEEZE` cannot match (checked with ``in``: a C
+#: substring search is ~30x cheaper than letting the regex visit every space).
+_SQUEEZE_SEEDS = (
+    "  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f",
+    " -", " /", " &", " '", ' "', " .",
+)  # fmt: skip
+_SQUEEZE_NON_ASCII = frozenset("–—‐’")
+
+
+def _may_squeeze(text: str, residue: str) -> bool:
+    """False when ``text`` certainly has no :data:`_SQUEEZE` run (most plain articles)."""
+    if residue and any(c.isspace() or c in _SQUEEZE_NON_ASCII for c in set(residue)):
+        return True
+    return any(seed in text for seed in _SQUEEZE_SEEDS)
 
 
 def scan_text(text: str) -> NormText:
-    """The text to scan for catalog keys: :func:`fold`, squeezing only whitespace runs.
+    """The text to scan for catalog keys: :func:`fold`, squeezing only :data:`_SQUEEZE` runs.
 
     Runs made by ordinary punctuation (", ", ". ") never sit inside a name written normally,
     and names that contain punctuation-plus-space ("U.S. space agency") also get their plain
-    fold as a key (:func:`raw_key`), so those runs need no squeezing and no offset map. Runs of
-    whitespace in the original ("New  Horizons", line breaks) are squeezed, usually a handful.
-    The full :func:`normalize` is only used for spaced punctuation ("Chang'e - 7") and for
-    characters that expand when folded.
+    fold as a key (:func:`raw_key`), so those runs need no squeezing. Squeezing only whitespace
+    and spaced dashes/ampersands/slashes keeps the offset map to a handful of runs per article
+    (a full :func:`normalize` squeezes every ", " and ". ": ~100 runs per KB, all mapped with
+    Python list arithmetic). The full :func:`normalize` is only used for characters that expand
+    when folded ("ß", ligatures, combining marks).
     """
-    if _SLOW_RE.search(text) or _SPACED_PUNCT.search(text):
+    raw, residue = _non_ascii(text)
+    if residue and _SLOW_RE.search(residue):
         return normalize(text)
-    if "  " not in text and "\n" not in text and "\t" not in text and "\r" not in text:
-        return NormText(fold(text))
-    bounds = [m.span() for m in _WS_RUN.finditer(text)]
+    if not _may_squeeze(text, residue):
+        return NormText(_fold_parts(text, raw, residue))
+    bounds = [m.span() for m in _SQUEEZE.finditer(text)]
     if not bounds:
-        return NormText(fold(text))
+        return NormText(_fold_parts(text, raw, residue))
     shifts = list(accumulate(e - s - 1 for s, e in bounds))
     runs = [e - shift for (_, e), shift in zip(bounds, shifts, strict=True)]
-    return NormText(fold(_WS_RUN.sub(" ", text)), tuple(runs), tuple(shifts))
+    return NormText(fold(_SQUEEZE.sub(" ", text)), tuple(runs), tuple(shifts))
 
 
 def raw_key(name: str) -> str | None:

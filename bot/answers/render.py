@@ -199,6 +199,14 @@ def _citation(p: PartnerRow) -> str:
     return "source: orbitwire catalog"
 
 
+def _report(p: PartnerRow) -> str:
+    """An article citation without its lead-in: "site, date" linked (for "also reported by")."""
+    if p.article is None:
+        return _citation(p)
+    label = p.article.site or host(p.article.url) or "article"
+    return f"{link(p.article.url, label)}, {day(p.article.published_at)}"
+
+
 def _partner_key(p: PartnerRow) -> str:
     return p.country_code or f"agency:{p.agency or p.institution or ''}"
 
@@ -234,7 +242,7 @@ def partner_lines(partners: Iterable[PartnerRow], lead_country: str | None) -> l
             lines.append(f"{flag}<b>{name}</b> — {_payload_text(fact)} · {_citation(fact)}")
         extra = [p for p in reports if p not in main][:MAX_CITATIONS_PER_PARTNER]
         if extra:
-            lines.append("    also " + "; ".join(_citation(p) for p in extra))
+            lines.append("    also reported by " + "; ".join(_report(p) for p in extra))
     return lines
 
 

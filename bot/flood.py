@@ -13,6 +13,9 @@ would stall every other chat; and it does not pace private chats. This limiter:
 Requests that do not send messages (answers, edits, getUpdates) pass untouched.
 Callers that manage retries themselves (the outbox sender) pass ``rate_limit_args={"retries": 0}``
 and get the ``RetryAfter`` back immediately; interactive replies retry once after a short wait.
+``rate_limit_args["before_send"]`` is awaited after every wait, right before the request leaves:
+the outbox commits its ``sending`` state there, so time spent queued in the limiter never
+counts as "maybe delivered".
 """
 
 from __future__ import annotations
@@ -172,6 +175,9 @@ class FloodControl(BaseRateLimiter[dict[str, Any]]):
                     state.window.append(sent_at)
                 else:
                     state.next_free = max(state.next_free, sent_at + self.private_interval)
+                hook = (rate_limit_args or {}).get("before_send")
+                if hook is not None:  # e.g. the outbox marks "the request is leaving now"
+                    await hook()
                 try:
                     return await callback(*args, **kwargs)
                 except RetryAfter as exc:

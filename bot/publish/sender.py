@@ -244,10 +244,18 @@ class Sender:
         chat_id = item.chat_id
         plain_fallback = False
         for _ in range(4):  # re-sends within one claim: plain text, shortened, migrated
-            await self.db.run(outbox.begin_send, item.id)
-            await failpoint("sender.after_begin")
+
+            async def request_leaves(delivery_id: int = item.id) -> None:
+                # Called by the flood control after its waits, right before the HTTP request:
+                # a process killed while waiting leaves the row `claimed` (safely re-queued),
+                # not `sending` (which would park it as unknown).
+                await self.db.run(outbox.begin_send, delivery_id)
+                await failpoint("sender.after_begin")
+
             try:
-                message = await self._send(chat_id, payload, plain=plain_fallback)
+                message = await self._send(
+                    chat_id, payload, plain=plain_fallback, before_send=request_leaves
+                )
             except TelegramError as exc:
                 outcome, reason = classify(exc)
                 report.count(outcome.value)
@@ -337,12 +345,22 @@ class Sender:
         shorter.update(kind="text", html=None, plain=_cut(plain, TEXT_LIMIT - 96))
         return shorter
 
-    async def _send(self, chat_id: int, payload: dict[str, Any], *, plain: bool) -> Message:
+    async def _send(
+        self,
+        chat_id: int,
+        payload: dict[str, Any],
+        *,
+        plain: bool,
+        before_send: Callable[[], Awaitable[None]],
+    ) -> Message:
         html = payload.get("html")
         text = str(payload.get("plain") or "") if (plain or not html) else str(html)
         parse_mode = None if (plain or not html) else ParseMode.HTML
         markup = _markup(payload)
-        limits = {"retries": 0}
+        limits: dict[str, Any] = {"retries": 0, "before_send": before_send}
+        if self.bot.rate_limiter is None:  # no flood control to call it at the last moment
+            await before_send()
+            limits = {}
         if payload.get("kind") == "photo" and payload.get("photo_url"):
             caption = _cut(text, CAPTION_LIMIT) if parse_mode is None else text
             return await self.bot.send_photo(

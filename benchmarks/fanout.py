@@ -90,13 +90,12 @@ async def _run(private: int, channels: int, per_channel: int) -> dict[str, Any]:
         async with bot:
             sender = Sender(db, bot, flood, batch=128)
             started = time.perf_counter()
-            while True:
-                report = await sender.run_once()
+            while True:  # the send job's own loop: drain, and come back while work remains
+                await sender.drain(max_seconds=30)
                 counts = db.call(outbox.counts)
                 if not any(counts.get(s, 0) for s in outbox.OPEN_STATES):
                     break
-                if not report.outcomes:
-                    await asyncio.sleep(0.2)  # channel heads wait for their 20/min window
+                await asyncio.sleep(0.2)  # channel heads wait for their 20/min window
             elapsed = time.perf_counter() - started
         sent = emu.messages()
         first = min(m.timestamp for m in sent)

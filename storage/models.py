@@ -251,6 +251,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("article_id", "chat_id", "kind", name="uq_delivery_article_chat_kind"),
         Index("ix_delivery_state_next", "state", "next_attempt_at"),
+        # the claim's "nothing earlier in flight for this chat" probe, kicks and migrations
+        Index("ix_delivery_chat_state", "chat_id", "state", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

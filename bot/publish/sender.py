@@ -166,6 +166,12 @@ class SendReport:
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
+    def add(self, other: SendReport) -> None:
+        for name in ("sent", "retried", "failed", "unknown", "flood_waits"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, value in other.outcomes.items():
+            self.outcomes[key] = self.outcomes.get(key, 0) + value
+
 
 class Sender:
     """Claims deliveries and sends them through ``bot`` (whose rate limiter is ``flood``)."""
@@ -224,17 +230,29 @@ class Sender:
         return report
 
     async def drain(self, *, max_seconds: float | None = None) -> SendReport:
-        """Send until nothing is due (or time runs out): ``publish --once`` and tests."""
+        """Send until nothing is due (or time runs out): the send job, ``publish --once``, tests.
+
+        Two batches overlap: the next one is claimed while the current one is still being
+        paced out, so the flood-control slots never sit idle between batches (a claim only
+        takes chats with nothing in flight, so overlapping batches cannot reorder a chat).
+        """
         total = SendReport()
         loop = asyncio.get_running_loop()
         deadline = None if max_seconds is None else loop.time() + max_seconds
-        while deadline is None or loop.time() < deadline:
-            report = await self.run_once()
-            for name in ("sent", "retried", "failed", "unknown", "flood_waits"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
-            for key, value in report.outcomes.items():
-                total.outcomes[key] = total.outcomes.get(key, 0) + value
-            if not report.outcomes:
+        in_flight: set[asyncio.Task[SendReport]] = set()
+        idle = False  # the last claim found nothing: wait for in-flight work before asking again
+        while True:
+            expired = deadline is not None and loop.time() >= deadline
+            if not expired and not idle and len(in_flight) < 2:
+                in_flight.add(asyncio.create_task(self.run_once()))
+            if not in_flight:
+                break
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                report = task.result()
+                total.add(report)
+                idle = not report.outcomes
+            if idle and not in_flight:
                 break
         return total
 

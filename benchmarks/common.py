@@ -170,3 +170,24 @@ def update_doc(name: str, title: str, body: str, rows: list[SummaryRow]) -> Path
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text.rstrip() + "\n")
     return DOC
+
+
+class Tee:
+    """Capture what a benchmark prints (to put it in the doc) while still printing it."""
+
+    def __init__(self) -> None:
+        import io
+        import sys
+
+        self._out = sys.stdout
+        self.buffer = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def text(self) -> str:
+        return self.buffer.getvalue()

@@ -80,6 +80,9 @@ def make_ingest_rows() -> list[tuple[str, str, str | None]]:
     return rows
 
 
+LAST: dict[str, float] = {}  # the latest figures, for --write
+
+
 def bench_pure(articles: list[str]) -> None:
     catalog = load_catalog()
     linker = Linker(catalog)
@@ -101,6 +104,7 @@ def bench_pure(articles: list[str]) -> None:
             extract_partners(text, catalog, linker)
     hook_s, hook_cpu = time.perf_counter() - t, time.process_time() - c
     n = len(articles)
+    LAST.update(link=n / link_s, link_extract=n / both_s, hook=n / hook_s)
     print(f"articles: {n}, mean size {size:.0f} chars, patterns {linker.pattern_count}")
     print(f"Linker.link:              {n / link_s:10.0f} articles/s")
     print(f"link + extract_partners:  {n / both_s:10.0f} articles/s ({facts} facts)")
@@ -164,13 +168,18 @@ def bench_db(rows: list[tuple[str, str, str | None]]) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--db-articles", type=int, default=5_000)
     parser.add_argument("--compare-regex", action="store_true")
     parser.add_argument("--ingest", action="store_true", help="use the ingest benchmark items")
-    args = parser.parse_args()
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    if args.write:
+        _write(args)
+        return
+
     if args.ingest:
         from storage.knowledge import article_text
 
@@ -184,6 +193,42 @@ def main() -> None:
         bench_regex(articles[:2000])
     if args.db_articles:
         bench_db(rows[: args.db_articles])
+
+
+def _write(args: argparse.Namespace) -> None:
+    """Run the default benchmark, capture its report, write the "Linking" section."""
+    import contextlib
+
+    from benchmarks.common import SummaryRow, Tee, machine, update_doc
+
+    argv = ["-n", str(args.n), "--db-articles", str(args.db_articles)]
+    tee = Tee()
+    with contextlib.redirect_stdout(tee):  # type: ignore[type-var]
+        main(argv)
+    command = ".venv/bin/python -m benchmarks linking --write"
+    body = (
+        f"Command: `{command}`\n\nMeasured {time.strftime('%Y-%m-%d')}, {machine()}.\n\n"
+        f"{args.n:,} synthetic articles (~1.5 KB, dense with catalog names) through the linker "
+        "and the partner extractor in one process; `relink_all` on SQLite for "
+        f"{args.db_articles:,} of them.\n\n```\n{tee.text().strip()}\n```"
+    )
+    rows = [
+        SummaryRow(
+            "linking: Linker.link throughput",
+            f"{LAST['link']:,.0f} articles/s",
+            "report",
+            "—",
+            command,
+        ),
+        SummaryRow(
+            "linking: link + partner extraction",
+            f"{LAST['link_extract']:,.0f} articles/s",
+            "report",
+            "—",
+            command,
+        ),
+    ]
+    print(f"wrote {update_doc('linking', 'Linking throughput', body, rows)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Life of a delivery::
                                                  └──► unknown  (the request may have been delivered)
 
 Why two in-flight states: ``claimed`` means "picked, request not sent yet" and is safe to put back
-after a crash; ``sending`` is committed *before* the HTTP request leaves, so after a crash a
+after a crash; ``sending`` is committed at the last moment *before* the HTTP request leaves (the
+sender does it from inside the flood control, after any pacing wait), so after a crash a
 ``sending`` row means the outcome is unknown. Telegram has no idempotency key, so orbitwire
 never re-sends those blindly (at-most-once for ambiguous sends): they become ``unknown``, are
 counted, and are shown to admins, who may re-queue them by hand.

@@ -89,6 +89,15 @@ async def answer_for(emu: BotAPIEmulator, query_id: str) -> str:
     return str(found[0].text or "")
 
 
+async def preview_recorded(db: Database, message_id: int) -> None:
+    """Wait until the queue item points at this preview message (the bot records it after send)."""
+    for _ in range(250):
+        if items(db)[0].review_message_id == message_id:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"preview {message_id} was never recorded")
+
+
 def items(db: Database) -> list[QueueItem]:
     with db.session() as s:
         return list(s.exec(select(QueueItem).order_by(QueueItem.id)).all())  # type: ignore[arg-type]
@@ -132,7 +141,9 @@ async def test_queue_url_preview_approve_posts_once(
         assert "Already in the queue" in again[0].content
         assert server.hits("/news/ce7-tvac.html") == 1
 
-        # the newest preview is the one that counts; the first one is now out of date
+        # the newest preview is the one that counts; the first one is now out of date (once the
+        # new preview's id is recorded, right after Telegram answers the send)
+        await preview_recorded(db, again[1].message_id)
         query = botapi.press_button(ADMIN, preview, "q:ok:1")
         assert "out of date" in await answer_for(botapi, query)
         preview = again[1]
@@ -247,10 +258,7 @@ async def test_edit_summary_typed_time_and_stale_previews(
 
         # the first preview is now out of date (once the new preview's id is recorded, which
         # happens right after Telegram answers the send)
-        for _ in range(200):
-            if items(db)[0].review_message_id == second.message_id:
-                break
-            await asyncio.sleep(0.02)
+        await preview_recorded(db, second.message_id)
         query = botapi.press_button(ADMIN, first, f"q:ok:{item_id}")
         assert "out of date" in await answer_for(botapi, query)
         assert items(db)[0].state == "pending"

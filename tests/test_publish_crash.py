@@ -13,17 +13,19 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from bot.knowledge.service import Knowledge
-from storage.articles import ArticleDraft, store_articles
+from storage.articles import store_articles
 from storage.db import Database
 from storage.models import Delivery
 from tests.support.botapi import BotAPIEmulator
 from tests.support.runbot import NO_FEEDS
+from tests.support.stories import story
 from tests.test_cli import ROOT, orbitwire
 from tests.test_publisher import NOW
 
@@ -36,24 +38,12 @@ TOPICS = [
 
 
 def seed(db: Database) -> None:
-    from datetime import timedelta
-
-    knowledge = Knowledge()
-    knowledge.seed(db)
+    Knowledge().seed(db)
     drafts = [
-        ArticleDraft(
-            identity=f"crash-{i}",
-            canonical_url=f"https://s{i}.example/story",
-            url=f"https://s{i}.example/story",
-            title=f"{name} {event}",
-            summary=f"The {name} team reports that the spacecraft {event}.",
-            content_hash=f"h{i}",
-            source_name=f"s{i}.example",
-            source_site=f"s{i}.example",
-            published_at=NOW - timedelta(minutes=5 * i),
-        )
+        story(0, f"{name} {event}", f"The {name} team reports that the spacecraft {event}.",
+              f"s{i}.example", published=NOW - timedelta(minutes=5 * i))
         for i, (name, event) in enumerate(TOPICS)
-    ]
+    ]  # fmt: skip
     db.call(store_articles, None, drafts)
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from bot.knowledge.service import Knowledge
-from storage.articles import ArticleDraft, store_articles
+from storage.articles import store_articles
 from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
 from tests.support.runbot import NO_FEEDS
+from tests.support.stories import story
 from tests.test_cli import ROOT
 from tests.test_publisher import NOW
 
@@ -39,19 +40,10 @@ TOPICS = [
 def seed(db: Database, topics: list[tuple[str, str]], start: int = 0) -> None:
     Knowledge().seed(db)
     drafts = [
-        ArticleDraft(
-            identity=f"rep-{start + i}",
-            canonical_url=f"https://r{start + i}.example/story",
-            url=f"https://r{start + i}.example/story",
-            title=f"{name} {event}",
-            summary=f"The {name} team reports that the spacecraft {event}.",
-            content_hash=f"h{start + i}",
-            source_name=f"r{start + i}.example",
-            source_site=f"r{start + i}.example",
-            published_at=NOW - timedelta(minutes=i),
-        )
+        story(0, f"{name} {event}", f"The {name} team reports that the spacecraft {event}.",
+              f"r{start + i}.example", published=NOW - timedelta(minutes=i))
         for i, (name, event) in enumerate(topics)
-    ]
+    ]  # fmt: skip
     db.call(store_articles, None, drafts)
 
 

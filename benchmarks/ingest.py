@@ -347,10 +347,19 @@ async def _orbitwire(
         out["linked"] = sum(linked)
         cpu0 = time.process_time(), 0.0
         sampler2 = PssSampler(lambda: group)
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t = time.perf_counter()
         with sampler2:
             again = await service.updater.run_pass(include_all=True)
             out["repoll_s"] = time.perf_counter() - t
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.repoll")
         out["pss_peak_mb"] = max(sampler.peak, sampler2.peak)
         out["repoll_cpu_main_s"] = time.process_time() - cpu0[0]
         out["repoll"] = again.totals()

@@ -425,7 +425,8 @@ def _time(fn: Callable[[], object], repeat: int) -> float:
 
 
 def speed(files: list[bytes]) -> list[tuple[str, float]]:
-    from bot.ingest.parse import ParseItem, ParserPool, parse_feed
+    from bot.ingest.parse import parse_feed
+    from bot.ingest.pool import ParseItem, ParserPool
 
     results: list[tuple[str, float]] = []
     for name, fn in PARSERS.items():

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.ingest.fetch import Fetcher, FetchLimits
-from bot.ingest.parse import ParserPool
 from bot.ingest.policy import PollPolicy
+from bot.ingest.pool import ParserPool
 from bot.ingest.updater import Updater, UpdaterConfig
 from bot.knowledge.service import Knowledge
 from storage.db import Database

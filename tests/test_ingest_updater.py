@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from bot.ingest.fetch import Fetcher, FetchLimits
-from bot.ingest.parse import ParserPool
 from bot.ingest.policy import PollPolicy
+from bot.ingest.pool import ParserPool
 from bot.ingest.updater import Updater, UpdaterConfig
 from storage.articles import count_articles
 from storage.db import Database

@@ -18,12 +18,11 @@ from bot.ingest.parse import (
     TITLE_MAX,
     URL_MAX,
     FeedParseError,
-    ParseItem,
-    ParserPool,
     decode_feed_bytes,
     parse_date,
     parse_feed,
 )
+from bot.ingest.pool import ParseItem, ParserPool
 from bot.ingest.types import ParsedFeed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"

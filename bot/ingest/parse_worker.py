@@ -1,4 +1,4 @@
-"""Worker-process side of :class:`bot.ingest.parse.ParserPool`.
+"""Worker-process side of :class:`bot.ingest.pool.ParserPool`.
 
 Kept in its own small module so the child has an obvious, importable entry point (required by
 the ``forkserver`` and ``spawn`` start methods) and so nothing from the bot's runtime (event

@@ -8,8 +8,8 @@ import logging
 from typing import Self
 
 from bot.ingest.fetch import Fetcher, FetchLimits
-from bot.ingest.parse import ParserPool
 from bot.ingest.policy import PollPolicy
+from bot.ingest.pool import ParserPool
 from bot.ingest.updater import NewArticlesHook, Updater, UpdaterConfig
 from bot.lifecycle import AsyncClosing
 from config.feeds import load_feed_specs

@@ -28,7 +28,6 @@ from bot.lifecycle import AsyncClosing
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(slots=True, frozen=True)
 class ParseItem:
     """One document for :meth:`ParserPool.parse_many`."""

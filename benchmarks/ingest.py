@@ -275,29 +275,21 @@ async def _orbitwire(
             add_feed(session, url, origin="cli")
 
     db.call(add_all)
-    hook = None
-    link_note = "linker not available"
-    linked: list[int] = []
-    try:
-        if not link:
-            raise RuntimeError("switched off for this run")
+    knowledge = None
+    link_note = "not linked (--no-link)"
+    if link:
         from bot.knowledge.service import Knowledge
 
         knowledge = Knowledge()
         await asyncio.to_thread(knowledge.seed, db)
         _ = knowledge.linker  # built before timing, as the bot builds it at start
-
-        async def hook(ids: list[int]) -> None:
-            report = await knowledge.link_new(db, ids)
-            linked.append(report.articles)
-
-        link_note = "linked via Knowledge.link_new on the on_new_articles hook"
-    except Exception as exc:  # the linker is being written by a colleague: note, go on
-        link_note = f"linker not available ({type(exc).__name__}: {exc})"
-        hook = None
+        link_note = (
+            "linked as `orbitwire run`/`fetch` link: analysed in the parser workers, "
+            "written in the store's transaction"
+        )
 
     out: dict[str, Any] = {"link": link_note}
-    async with IngestService(settings, db, on_new_articles=hook) as service:
+    async with IngestService(settings, db, knowledge=knowledge) as service:
         assert service.parser is not None
         assert service.updater is not None
         t = time.perf_counter()
@@ -344,7 +336,7 @@ async def _orbitwire(
             out["db_times"] = dict(sorted(db_times.items(), key=lambda kv: -kv[1]))
         out["cold"] = cold.totals()
         out["cold_errors"] = [o.error for o in cold.outcomes if o.error][:3]
-        out["linked"] = sum(linked)
+        out["linked"] = cold.links.articles
         cpu0 = time.process_time(), 0.0
         sampler2 = PssSampler(lambda: group)
         profiler = None

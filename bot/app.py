@@ -54,10 +54,7 @@ async def _post_init(app: AppType) -> None:
     services.knowledge = knowledge
     await asyncio.to_thread(knowledge.seed, services.db)
 
-    async def link(ids: list[int]) -> None:
-        await knowledge.link_new(services.db, ids)
-
-    services.ingest = IngestService(services.settings, services.db, on_new_articles=link)
+    services.ingest = IngestService(services.settings, services.db, knowledge=knowledge)
     await services.ingest.start()
     settings = services.settings
     summarizer = Summarizer.from_settings(

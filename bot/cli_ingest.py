@@ -96,10 +96,7 @@ class IngestCommands:
         knowledge = Knowledge()
         await asyncio.to_thread(knowledge.seed, db)
 
-        async def link(ids: list[int]) -> None:
-            await knowledge.link_new(db, ids)
-
-        async with IngestService(settings, db, on_new_articles=link) as service:
+        async with IngestService(settings, db, knowledge=knowledge) as service:
             assert service.updater is not None
             if not show_progress:
                 return await service.updater.run_pass(include_all=include_all)

@@ -232,17 +232,12 @@ def _write_feeds_file(directory: Path, base_url: str) -> Path:
 async def _ingest(
     settings: Settings, db: Database, knowledge: Knowledge
 ) -> tuple[PassReport, LinkReport]:
-    """One pass over every feed with the production service; linking runs as the bot's
-    new-article hook, so the counts printed are those the running bot would log."""
-    links = LinkReport()
-
-    async def link(ids: list[int]) -> None:
-        links.add(await knowledge.link_new(db, ids))
-
-    async with IngestService(settings, db, on_new_articles=link, parser_workers=1) as service:
+    """One pass over every feed with the production service, linking as the bot links (in
+    the store's transaction), so the counts printed are those the running bot would log."""
+    async with IngestService(settings, db, knowledge=knowledge, parser_workers=1) as service:
         assert service.updater is not None
         report = await service.updater.run_pass(include_all=True)
-    return report, links
+    return report, report.links
 
 
 async def _plan_posts(settings: Settings, db: Database, result: DemoResult) -> None:

@@ -46,6 +46,9 @@ class ArticleDraft:
     source_site: str = ""
     published_at: datetime | None = None
     updated_at: datetime | None = None
+    #: Links and facts computed from this draft's text (bot.knowledge.analysis.Analysis), not
+    #: a column: the updater writes them for the rows this store inserts or updates.
+    analysis: Any = None
 
 
 @dataclass(slots=True)
@@ -54,11 +57,13 @@ class StoreResult:
     updated_ids: list[int] = field(default_factory=list)
     unchanged: int = 0
     skipped: int = 0  # duplicates inside the batch, or lost a race to another writer
+    #: identity → article id of every row inserted or updated (to attach links to drafts).
+    ids_by_identity: dict[str, int] = field(default_factory=dict)
 
 
-#: Field names of ArticleDraft, for a shallow dict (``dataclasses.asdict`` deep-copies every
+#: Column fields of ArticleDraft, for a shallow dict (``dataclasses.asdict`` deep-copies every
 #: value, which was the slowest part of storing a batch; the values are immutable anyway).
-_DRAFT_FIELDS = tuple(f.name for f in fields(ArticleDraft))
+_DRAFT_FIELDS = tuple(f.name for f in fields(ArticleDraft) if f.name != "analysis")
 
 _UPDATABLE = ("title", "summary", "content", "image_url", "author", "updated_at", "content_hash")
 
@@ -148,14 +153,21 @@ def store_articles(
             edit.update(id=article_id, update_count=update_count + 1)
             edits.append(edit)
             result.updated_ids.append(article_id)
+            result.ids_by_identity[draft.identity] = article_id
 
     if max_new is not None and len(fresh) > max_new:
         result.skipped += len(fresh) - max_new
         fresh = fresh[:max_new]
     if fresh:
-        statement = _insert(session).on_conflict_do_nothing().returning(_ARTICLE_TABLE.c.id)
-        inserted = session.execute(statement, fresh).scalars().all()
-        result.new_ids.extend(int(i) for i in inserted)
+        statement = (
+            _insert(session)
+            .on_conflict_do_nothing()
+            .returning(_ARTICLE_TABLE.c.id, _ARTICLE_TABLE.c.identity)
+        )
+        inserted = session.execute(statement, fresh).all()
+        for article_id, identity in inserted:
+            result.new_ids.append(int(article_id))
+            result.ids_by_identity[identity] = int(article_id)
         result.skipped += len(fresh) - len(inserted)
     if edits:
         session.execute(update(Article), edits)

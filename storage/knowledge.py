@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,8 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from bot.knowledge.analysis import EXTRACT_MAX_CHARS, Analysis, analyse, article_text
 from bot.knowledge.catalog import Catalog
-from bot.knowledge.extract import extract_partners
 from bot.knowledge.linker import Linker
 from bot.knowledge.textnorm import fold_key
 from storage.db import Database
@@ -42,6 +42,20 @@ from storage.models import (
     PartnerFact,
 )
 from storage.types import utcnow
+
+__all__ = [
+    "EXTRACT_MAX_CHARS",
+    "CatalogIds",
+    "LinkReport",
+    "SeedCounts",
+    "article_text",
+    "catalog_ids",
+    "fact_key",
+    "link_articles",
+    "relink_all",
+    "seed_catalog",
+    "write_links",
+]
 
 
 @dataclass(slots=True)
@@ -227,80 +241,86 @@ def _mission_ids(session: Session) -> dict[str, int]:
     return {slug: int(id_) for slug, id_ in rows}
 
 
-def article_text(title: str, summary: str, content: str | None) -> str:
-    """What we link: title, summary and content as separate sentences.
+@dataclass(frozen=True, slots=True)
+class CatalogIds:
+    """Database ids of the catalog's missions and agencies, and its country codes."""
 
-    The summary is left out when the content already contains it: feeds that carry full
-    content usually send an excerpt of it as the description (the parser also falls back to
-    the flattened content). Linking it twice doubled the linking and extraction work and
-    counted every mention of the excerpt twice.
+    missions: dict[str, int]
+    agencies: dict[str, int]
+    countries: frozenset[str]
+
+
+def catalog_ids(session: Session, catalog: Catalog) -> CatalogIds:
+    """The ids links are written with; looked up once per session (transaction), not per feed.
+
+    Catalog rows are upserted by natural key and never deleted, so ids are stable while the
+    session lasts; caching them in ``session.info`` saves two queries per stored feed.
     """
-    summary = (summary or "").strip()
-    content = (content or "").strip()
-    if summary and content and _summary_in_content(summary, content):
-        summary = ""
-    parts = [p.strip() for p in (title, summary, content) if p and p.strip()]
-    return ".\n".join(p.rstrip(".") for p in parts) + ("." if parts else "")
-
-
-def _summary_in_content(summary: str, content: str) -> bool:
-    """True when the (whitespace-collapsed, maybe "…"-capped) summary is a part of content."""
-    core = " ".join(summary.split())
-    core = core.removesuffix("…").removesuffix("...").rstrip()
-    return bool(core) and core in " ".join(content.split())
-
-
-#: Extraction reads at most this much of an article (characters). Partner facts are stated in
-#: the first paragraphs of a news story; 20,000 characters is ~3,000 words, far more than the
-#: parser's summaries and most full-content posts, and it bounds the worst case of a 100 KB
-#: content field (extraction is linear but ~20x costlier per character than linking). Linking
-#: itself always reads the whole text.
-EXTRACT_MAX_CHARS = 20_000
+    cached = session.info.get("orbitwire.catalog_ids")
+    if isinstance(cached, CatalogIds):
+        return cached
+    ids = CatalogIds(
+        missions=_mission_ids(session),
+        agencies=_agency_ids(session),
+        countries=frozenset(c.code for c in catalog.countries),
+    )
+    session.info["orbitwire.catalog_ids"] = ids
+    return ids
 
 
 def link_articles(
     session: Session, article_ids: Sequence[int], linker: Linker, catalog: Catalog
 ) -> LinkReport:
-    """(Re)link ``article_ids``: replace their mention rows and article facts, set linked_at.
+    """(Re)link stored articles: read their text, :func:`analyse` it, :func:`write_links`."""
+    ids = list(dict.fromkeys(article_ids))
+    if not ids:
+        return LinkReport()
+    articles = _table(Article)
+    rows = (
+        session.connection()
+        .execute(
+            select(articles.c.id, articles.c.title, articles.c.summary, articles.c.content).where(
+                articles.c.id.in_(ids)
+            )
+        )
+        .all()
+    )
+    analyses = {
+        int(article_id): analyse(title or "", summary or "", content, linker, catalog)
+        for article_id, title, summary, content in rows
+    }
+    return write_links(session, analyses, catalog_ids(session, catalog))
+
+
+def write_links(session: Session, analyses: Mapping[int, Analysis], ids: CatalogIds) -> LinkReport:
+    """Replace the mention rows and article facts of ``analyses``' articles; set linked_at.
 
     Writes go through the Core connection (no ORM unit of work, no ORM-enabled bulk path):
     one ``DELETE … WHERE article_id IN`` per table, one executemany per table (the driver's
-    own for the link tables, see :func:`_insert_rows`), one ``UPDATE``.
+    own for the link tables, see :func:`_insert_rows`), one ``UPDATE``. Keys the store does not
+    know (a mission added to the catalog file but not seeded yet) are skipped.
     """
     report = LinkReport()
-    ids = list(dict.fromkeys(article_ids))
-    if not ids:
+    if not analyses:
         return report
     conn = session.connection()
-    articles = _table(Article)
-    rows = conn.execute(
-        select(articles.c.id, articles.c.title, articles.c.summary, articles.c.content).where(
-            articles.c.id.in_(ids)
-        )
-    ).all()
-    mission_ids = _mission_ids(session)
-    agency_ids = _agency_ids(session)
-    country_codes = {c.code for c in catalog.countries}
+    mission_ids, agency_ids, country_codes = ids.missions, ids.agencies, ids.countries
     am: list[tuple[int, int, int]] = []
     ag: list[tuple[int, int, int]] = []
     ac: list[tuple[int, str, int]] = []
     facts: dict[str, dict[str, Any]] = {}
     now = utcnow()
-    for article_id, title, summary, content in rows:
-        text = article_text(title or "", summary or "", content)
-        mentions = linker.link(text)
-        for s, n in mentions.missions.items():
+    for article_id, found in analyses.items():
+        for s, n in found.missions.items():
             if s in mission_ids:
                 am.append((article_id, mission_ids[s], n))
-        for a, n in mentions.agencies.items():
+        for a, n in found.agencies.items():
             if a in agency_ids:
                 ag.append((article_id, agency_ids[a], n))
-        for c, n in mentions.countries.items():
+        for c, n in found.countries.items():
             if c in country_codes:
                 ac.append((article_id, c, n))
-        if not mentions.missions:
-            continue  # no mission, no fact: extraction is skipped before any tokenising
-        for cand in extract_partners(text, catalog, linker, max_chars=EXTRACT_MAX_CHARS):
+        for cand in found.facts:
             if cand.mission_slug not in mission_ids:
                 continue
             key = fact_key(
@@ -315,18 +335,19 @@ def link_articles(
                 "evidence": cand.evidence, "article_id": article_id, "source_url": None,
                 "confidence": cand.confidence, "origin": "article", "created_at": now,
             }  # fmt: skip
-    found = [int(r[0]) for r in rows]
+    found_ids = list(analyses)
     for model in (ArticleMission, ArticleAgency, ArticleCountry):
         table = _table(model)
-        conn.execute(delete(table).where(table.c.article_id.in_(found)))
+        conn.execute(delete(table).where(table.c.article_id.in_(found_ids)))
     pf = _table(PartnerFact)
-    conn.execute(delete(pf).where(pf.c.article_id.in_(found), pf.c.origin == "article"))
+    conn.execute(delete(pf).where(pf.c.article_id.in_(found_ids), pf.c.origin == "article"))
     _insert_rows(conn, _table(ArticleMission), ("article_id", "mission_id", "mentions"), am)
     _insert_rows(conn, _table(ArticleAgency), ("article_id", "agency_id", "mentions"), ag)
     _insert_rows(conn, _table(ArticleCountry), ("article_id", "country_code", "mentions"), ac)
     report.facts = _insert_ignore(session, PartnerFact, list(facts.values()))
-    conn.execute(update(articles).where(articles.c.id.in_(found)).values(linked_at=utcnow()))
-    report.articles = len(found)
+    articles = _table(Article)
+    conn.execute(update(articles).where(articles.c.id.in_(found_ids)).values(linked_at=now))
+    report.articles = len(found_ids)
     report.mission_links, report.agency_links, report.country_links = len(am), len(ag), len(ac)
     return report
 

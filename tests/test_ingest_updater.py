@@ -7,16 +7,19 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.ingest.fetch import Fetcher, FetchLimits
+from bot.ingest.parse import parse_feed
 from bot.ingest.policy import PollPolicy
 from bot.ingest.pool import ParserPool
+from bot.ingest.types import ParsedFeed
 from bot.ingest.updater import Updater, UpdaterConfig
+from bot.knowledge.service import Knowledge
 from storage.articles import count_articles
 from storage.db import Database
 from storage.feeds import add_feed
-from storage.models import Article, Event, Feed
+from storage.models import Article, ArticleMission, Event, Feed, Mission, PartnerFact
 from tests.support.feedgen import feed_of, item, rss
 from tests.support.feedserver import FeedServer, Reply
 
@@ -291,3 +294,115 @@ async def test_full_text_feeds_get_the_article_body(
     kept = by_summary["Short excerpt kept."]
     # the page failed (HTTP 500): the feed's own excerpt is what the article keeps
     assert (kept.content or kept.summary) == "Short excerpt kept."
+
+
+# ------------------------------------------------------------------ linking as articles are stored
+CHANGE6 = (
+    "A Swedish negative ion detector and a French radon detection device will fly on "
+    "Chang'e-6. It will also host a Pakistani cubesat."
+)
+
+
+def _links(db: Database) -> dict[str, tuple[set[str], set[str]]]:
+    """title → (linked mission slugs, partner countries from article facts)."""
+    with db.session() as s:
+        rows = s.exec(
+            select(Article.id, Article.title, Article.linked_at)  # type: ignore[call-overload]
+        ).all()
+        out: dict[str, tuple[set[str], set[str]]] = {}
+        for article_id, title, linked_at in rows:
+            assert linked_at is not None, f"{title!r} was stored without being linked"
+            slugs = set(
+                s.exec(
+                    select(Mission.slug)
+                    .join(ArticleMission, col(ArticleMission.mission_id) == col(Mission.id))
+                    .where(ArticleMission.article_id == article_id)
+                ).all()
+            )
+            countries = {
+                f.country_code or ""
+                for f in s.exec(select(PartnerFact).where(PartnerFact.article_id == article_id))
+            }
+            out[title] = (slugs, countries)
+        return out
+
+
+@pytest.fixture
+def knowledge(db: Database) -> Knowledge:
+    k = Knowledge()
+    k.seed(db)
+    return k
+
+
+async def test_new_and_edited_articles_are_linked_in_the_same_pass(
+    db: Database, server: FeedServer, fetcher: Fetcher, knowledge: Knowledge
+) -> None:
+    story = item(1, site="cnsa.example", title="Chang'e-6 payloads announced", summary=CHANGE6)
+    edited = item(
+        1,
+        site="cnsa.example",
+        title="Chang'e-6 payloads announced",
+        summary="Tianwen-2 will carry an Italian camera.",
+    )
+    server.add_sequence("/cnsa.xml", [rss([story]), rss([edited])])
+    add(db, server.url("/cnsa.xml"))
+    async with ParserPool(max_workers=1, analyser=knowledge.analyser) as pool:
+        updater = Updater(db, fetcher, pool, CONFIG, linking=knowledge)
+        first = await updater.run_pass(include_all=True)
+        assert first.new == 1
+        assert first.links.articles == 1
+        assert first.links.facts >= 2
+        slugs, countries = _links(db)["Chang'e-6 payloads announced"]
+        assert "change-6" in slugs
+        assert {"SE", "FR", "PK"} <= countries
+
+        second = await updater.run_pass(include_all=True)
+    assert second.updated == 1
+    slugs, countries = _links(db)["Chang'e-6 payloads announced"]
+    # the edit replaced the links and facts: nothing of the old text is left behind
+    assert "tianwen-2" in slugs
+    assert "IT" in countries
+    assert not {"SE", "FR", "PK"} & countries
+
+
+async def test_documents_not_prepared_in_a_worker_are_linked_in_process(
+    db: Database, server: FeedServer, fetcher: Fetcher, knowledge: Knowledge
+) -> None:
+    """A parser without the prepare step (or without an analyser) still gets linked."""
+    server.add("/plain.xml", rss([item(2, site="x.example", summary=CHANGE6)]))
+    add(db, server.url("/plain.xml"))
+
+    class InProcessParser:
+        async def parse(
+            self,
+            body: bytes,
+            *,
+            url: str,
+            content_type: str | None,
+            max_entries: int,
+            feed_url: str | None = None,
+        ) -> ParsedFeed:
+            return parse_feed(body, url=url, content_type=content_type, max_entries=max_entries)
+
+    report = await Updater(db, fetcher, InProcessParser(), CONFIG, linking=knowledge).run_pass(
+        include_all=True
+    )
+    assert report.new == 1
+    [(slugs, countries)] = _links(db).values()
+    assert "change-6" in slugs
+    assert {"SE", "FR", "PK"} <= countries
+
+
+async def test_full_text_articles_are_linked_from_the_page_text(
+    db: Database, server: FeedServer, fetcher: Fetcher, knowledge: Knowledge
+) -> None:
+    page_url = server.url("/2026/hera.html")
+    server.add("/hera.xml", rss([item(1, site="esa.example", link=page_url, summary="Update.")]))
+    server.add("/2026/hera.html", ARTICLE_PAGE.encode(), content_type="text/html")
+    with db.session() as s:
+        s.add(Feed(url=server.url("/hera.xml"), title="ESA", full_text=True))
+    async with ParserPool(max_workers=1, analyser=knowledge.analyser) as pool:
+        await Updater(db, fetcher, pool, CONFIG, linking=knowledge).run_pass(include_all=True)
+    [(slugs, _countries)] = _links(db).values()
+    # "Hera", "Didymos" and DART are only in the page, not in the feed's excerpt
+    assert "hera" in slugs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from multiprocessing.connection import Connection
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ def _limit_memory(limit_mb: int | None) -> None:
         log.debug("could not set RLIMIT_AS", exc_info=True)
 
 
+#: Sent once by a worker when it is ready for documents (after the warm-up).
+READY = "ready"
+
 _WARMUP = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title><item><title>w</title>'
     b"<pubDate>next tuesday</pubDate><description>a &amp; b</description></item>"
@@ -36,14 +40,18 @@ _WARMUP = (
 )
 
 
-def worker_main(conn: Connection, memory_limit_mb: int | None = None) -> None:
-    """Receive batches of ``(body, url, content_type, max_entries)``; send one result each.
+def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: Any = None) -> None:
+    """Receive batches of ``(body, url, content_type, max_entries, feed_url)``; send one
+    result each.
 
     Results are streamed one per document (a ``ParsedFeed`` or a ``FeedParseError``) so the
-    parent can tell which document was running when it had to kill the worker. ``None`` stops
-    the loop; a closed pipe (parent gone) ends the process too.
+    parent can tell which document was running when it had to kill the worker. With a
+    ``feed_url`` the entries are prepared for storage (and analysed with ``analyser``, when
+    given). :data:`READY` is sent once after the warm-up. ``None`` stops the loop; a closed
+    pipe (parent gone) ends the process too.
     """
     from bot.ingest.parse import FeedParseError, parse_feed
+    from bot.ingest.prepare import prepare_feed
 
     _limit_memory(memory_limit_mb)
     # Warm up: the parsers import some modules lazily on first use (fastfeedparser's date
@@ -52,6 +60,13 @@ def worker_main(conn: Connection, memory_limit_mb: int | None = None) -> None:
         parse_feed(_WARMUP, url="https://warmup.invalid/", max_entries=1)
     except Exception:  # pragma: no cover - warm-up is best effort
         log.debug("warm-up parse failed", exc_info=True)
+    warm = getattr(analyser, "warm", None)
+    if callable(warm):
+        warm()
+    try:
+        conn.send(READY)
+    except (OSError, ValueError):
+        return
     while True:
         try:
             batch = conn.recv()
@@ -59,12 +74,14 @@ def worker_main(conn: Connection, memory_limit_mb: int | None = None) -> None:
             return
         if batch is None:
             return
-        for body, url, content_type, max_entries in batch:
+        for body, url, content_type, max_entries, feed_url in batch:
             result: object
             try:
                 result = parse_feed(
                     body, url=url, content_type=content_type, max_entries=max_entries
                 )
+                if feed_url is not None:
+                    prepare_feed(result, feed_url, analyser)
             except FeedParseError as exc:
                 result = exc
             except MemoryError:

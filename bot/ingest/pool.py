@@ -30,46 +30,98 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True, frozen=True)
 class ParseItem:
-    """One document for :meth:`ParserPool.parse_many`."""
+    """One document for :meth:`ParserPool.parse_many`.
+
+    With ``feed_url`` the worker also *prepares* the entries for storage (see
+    :func:`bot.ingest.prepare.prepare_feed`): identities scoped to that feed, canonical URLs,
+    content hashes and, when the pool has an analyser, each entry's analysis.
+    """
 
     body: bytes
     url: str
     content_type: str | None = None
     max_entries: int = 100
+    feed_url: str | None = None
 
 
 ParseResult = ParsedFeed | FeedParseError
+
+#: How long a new worker may take to import, warm up and build its analyser.
+READY_TIMEOUT = 60.0
+
+_START_LOCK = threading.Lock()
+
+
+def _start_without_main(proc: Any) -> None:
+    """Start ``proc`` without re-running the parent's ``__main__`` module in the child.
+
+    Why: with ``forkserver``/``spawn`` the child re-imports the parent's main module before it
+    runs its target (as ``__mp_main__``). For ``orbitwire run`` that is the console script,
+    which imports the whole bot (Telegram client, SQLAlchemy, …): ~1 s of CPU and ~50 MB per
+    worker, for a process that only parses. The worker's target lives in an importable module
+    and needs nothing from ``__main__``, so the main-module entries are dropped from the
+    preparation data for our own process starts (under a lock; nothing else is affected).
+    """
+    from multiprocessing import spawn
+
+    with _START_LOCK:
+        original = spawn.get_preparation_data
+
+        def without_main(name: str) -> dict[str, Any]:
+            data: dict[str, Any] = original(name)
+            data.pop("init_main_from_name", None)
+            data.pop("init_main_from_path", None)
+            return data
+
+        spawn.get_preparation_data = without_main
+        try:
+            proc.start()
+        finally:
+            spawn.get_preparation_data = original
 
 
 class _Slot:
     """One worker process and its pipe; replaced in place when killed."""
 
-    def __init__(self, ctx: Any, memory_limit_mb: int | None) -> None:
+    def __init__(self, ctx: Any, memory_limit_mb: int | None, analyser: Any = None) -> None:
         self._ctx = ctx
         self._memory_limit_mb = memory_limit_mb
+        self._analyser = analyser
         self.proc: Any = None
         self.conn: multiprocessing.connection.Connection | None = None
         self.lock = threading.Lock()
         self.started = 0
 
     def ensure_alive(self) -> multiprocessing.connection.Connection:
+        """The live worker's pipe; starts one and waits until it reports ready.
+
+        Waiting for "ready" keeps the warm-up (imports, the parsers' lazy set-up, building
+        the analyser's automaton) out of the first document's time limit.
+        """
         if self.proc is not None and self.proc.is_alive() and self.conn is not None:
             return self.conn
         self.kill()
-        from bot.ingest.parse_worker import worker_main
+        from bot.ingest.parse_worker import READY, worker_main
 
         pipe: tuple[Connection, Connection] = self._ctx.Pipe(duplex=True)
         parent, child = pipe
         proc = self._ctx.Process(
             target=worker_main,
-            args=(child, self._memory_limit_mb),
+            args=(child, self._memory_limit_mb, self._analyser),
             name="orbitwire-parser",
             daemon=True,
         )
-        proc.start()
+        _start_without_main(proc)
         child.close()
         self.proc, self.conn = proc, parent
         self.started += 1
+        try:
+            ready = parent.poll(READY_TIMEOUT) and parent.recv() == READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise OSError("parser worker did not start")
         return parent
 
     def kill(self) -> None:
@@ -119,14 +171,21 @@ class ParserPool(AsyncClosing):
         batch_size: int = 8,
         start_method: str = "forkserver",
         memory_limit_mb: int | None = 1024,
+        analyser: Any = None,
     ) -> None:
+        """``analyser``: a picklable ``(title, summary, content) -> analysis`` callable, sent
+        to each worker once; prepared entries then carry ``analysis`` (may have ``warm()``)."""
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
         ctx = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
-            # Workers start with the parsers imported (the forkserver imports them once).
-            ctx.set_forkserver_preload(["bot.ingest.pool", "bot.ingest.parse_worker"])
-        self._slots = [_Slot(ctx, memory_limit_mb) for _ in range(max_workers)]
+            # Workers start with the parsers (and the analyser's code) imported: the
+            # forkserver imports them once, every worker is a cheap fork of it.
+            preload = ["bot.ingest.parse", "bot.ingest.prepare", "bot.ingest.parse_worker"]
+            if analyser is not None:
+                preload.append(type(analyser).__module__)
+            ctx.set_forkserver_preload(preload)
+        self._slots = [_Slot(ctx, memory_limit_mb, analyser) for _ in range(max_workers)]
         self._idle: asyncio.Queue[_Slot] | None = None
         self._batch_size = max(1, batch_size)
         self._closed = False
@@ -164,10 +223,14 @@ class ParserPool(AsyncClosing):
         url: str,
         content_type: str | None = None,
         max_entries: int = 100,
+        feed_url: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109 - enforced in the worker, not by asyncio
     ) -> ParsedFeed:
-        """:func:`parse_feed` in a worker; raises ``FeedParseError("parser timed out")``."""
-        item = ParseItem(body, url, content_type, max_entries)
+        """:func:`parse_feed` in a worker; raises ``FeedParseError("parser timed out")``.
+
+        With ``feed_url``, the entries come back prepared for storage (see :class:`ParseItem`).
+        """
+        item = ParseItem(body, url, content_type, max_entries, feed_url)
         [result] = await self._run_batch([item], timeout)
         if isinstance(result, FeedParseError):
             raise result
@@ -229,7 +292,12 @@ class ParserPool(AsyncClosing):
             while pending:
                 try:
                     conn = slot.ensure_alive()
-                    conn.send([(i.body, i.url, i.content_type, i.max_entries) for i in pending])
+                    conn.send(
+                        [
+                            (i.body, i.url, i.content_type, i.max_entries, i.feed_url)
+                            for i in pending
+                        ]
+                    )
                 except (OSError, ValueError) as exc:
                     log.warning("could not start/feed a parser worker: %s", exc)
                     slot.kill()

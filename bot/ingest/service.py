@@ -11,6 +11,7 @@ from bot.ingest.fetch import Fetcher, FetchLimits
 from bot.ingest.policy import PollPolicy
 from bot.ingest.pool import ParserPool
 from bot.ingest.updater import NewArticlesHook, Updater, UpdaterConfig
+from bot.knowledge.service import Knowledge
 from bot.lifecycle import AsyncClosing
 from config.feeds import load_feed_specs
 from config.settings import Settings
@@ -52,11 +53,15 @@ class IngestService(AsyncClosing):
         settings: Settings,
         db: Database,
         *,
+        knowledge: Knowledge | None = None,
         on_new_articles: NewArticlesHook | None = None,
         parser_workers: int = 2,
     ) -> None:
+        """``knowledge``: link new and edited articles as they are stored (the analysis runs
+        in the parser workers). ``on_new_articles``: called after each pass with new ids."""
         self.settings = settings
         self.db = db
+        self.knowledge = knowledge
         self._on_new = on_new_articles
         self._parser_workers = parser_workers
         self.fetcher: Fetcher | None = None
@@ -66,12 +71,14 @@ class IngestService(AsyncClosing):
     async def start(self) -> Updater:
         limits = FetchLimits(total_timeout=self.settings.fetch_timeout_seconds)
         self.fetcher = Fetcher(allow_private=self.settings.allow_private_feeds, limits=limits)
-        self.parser = ParserPool(max_workers=self._parser_workers)
+        analyser = self.knowledge.analyser if self.knowledge is not None else None
+        self.parser = ParserPool(max_workers=self._parser_workers, analyser=analyser)
         self.updater = Updater(
             self.db,
             self.fetcher,
             self.parser,
             updater_config(self.settings),
+            linking=self.knowledge,
             on_new_articles=self._on_new,
         )
         return self.updater

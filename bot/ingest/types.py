@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -53,6 +54,11 @@ class ParsedEntry:
     image_url: str | None
     language: str | None = None
     tags: list[str] = field(default_factory=list)
+    # Filled by bot.ingest.prepare.prepare_feed (in the parser worker when possible):
+    identity: str | None = None
+    canonical_url: str | None = None
+    content_hash: str | None = None
+    analysis: Any = None  # bot.knowledge.analysis.Analysis, when an analyser ran
 
 
 @dataclass(slots=True)
@@ -65,3 +71,4 @@ class ParsedFeed:
     entries: list[ParsedEntry]
     parser: str  # which parser produced it ("fastfeedparser", "feedparser")
     bozo: str | None = None  # a tolerated problem (e.g. "declared utf-8, was windows-1251")
+    prepared_for: str | None = None  # the feed URL prepare_feed scoped the identities to

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from bot.ingest.fulltext import extract_article
-from bot.ingest.normalize import assign_identities, canonical_url, content_hash, site_of
+from bot.ingest.normalize import site_of
 from bot.ingest.parse import FeedParseError
 from bot.ingest.policy import (
     PollPolicy,
@@ -30,10 +30,12 @@ from bot.ingest.policy import (
     redirect_step,
     should_disable,
 )
-from bot.ingest.types import FetchResult, ParsedEntry, ParsedFeed
-from storage.articles import ArticleDraft, store_articles
+from bot.ingest.prepare import prepare_feed
+from bot.ingest.types import FetchResult, ParsedFeed
+from storage.articles import ArticleDraft, StoreResult, store_articles
 from storage.db import Database
 from storage.feeds import due_feed_ids, record_event
+from storage.knowledge import LinkReport
 from storage.models import Article, Feed
 from storage.types import utcnow
 
@@ -52,8 +54,26 @@ class FetcherLike(Protocol):
 
 class ParserLike(Protocol):
     async def parse(
-        self, body: bytes, *, url: str, content_type: str | None, max_entries: int
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str | None,
+        max_entries: int,
+        feed_url: str | None = None,
     ) -> ParsedFeed: ...
+
+
+class Linking(Protocol):
+    """Links stored articles to missions, agencies and countries (``Knowledge`` is one).
+
+    ``write_links`` runs inside the store's transaction, so an article and its links commit
+    together: a crash never leaves a stored article unlinked.
+    """
+
+    def analyse(self, title: str, summary: str, content: str | None) -> Any: ...
+
+    def write_links(self, session: Session, analyses: Mapping[int, Any]) -> LinkReport: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +100,21 @@ class FeedOutcome:
     error: str | None = None
     elapsed: float = 0.0
     new_ids: list[int] = field(default_factory=list)
+    links: LinkReport | None = None  # what linking wrote for this feed's new/edited articles
 
 
 @dataclass(slots=True)
 class PassReport:
     outcomes: list[FeedOutcome] = field(default_factory=list)
     elapsed: float = 0.0
+
+    @property
+    def links(self) -> LinkReport:
+        total = LinkReport()
+        for o in self.outcomes:
+            if o.links is not None:
+                total.add(o.links)
+        return total
 
     @property
     def new(self) -> int:
@@ -151,23 +180,28 @@ def _snapshot_of(feed: Feed | None, feed_id: int) -> _FeedSnapshot | None:
     )
 
 
-def entries_to_drafts(
-    feed: _FeedSnapshot, parsed: ParsedFeed, entries: Sequence[ParsedEntry]
-) -> list[ArticleDraft]:
-    """Normalize parsed entries into storable drafts, newest first."""
+def entries_to_drafts(feed: _FeedSnapshot, parsed: ParsedFeed) -> list[ArticleDraft]:
+    """Storable drafts of a parsed document, newest first.
+
+    The entries normally arrive prepared by the parser worker (identities scoped to this
+    feed's URL, canonical links, hashes, analysis); a document that was not is prepared here.
+    """
+    if parsed.prepared_for != feed.url:
+        prepare_feed(parsed, feed.url)
     drafts = []
     source_name = feed.title or parsed.title or site_of(feed.url)
-    for identity, entry in assign_identities(feed.url, list(entries)):
+    for entry in parsed.entries:
         link = entry.link or ""
-        canonical = canonical_url(link) if link else None
+        assert entry.identity is not None  # set by prepare_feed
+        assert entry.content_hash is not None
         drafts.append(
             ArticleDraft(
-                identity=identity,
-                canonical_url=canonical,
+                identity=entry.identity,
+                canonical_url=entry.canonical_url,
                 url=link,
                 title=entry.title,
                 summary=entry.summary,
-                content_hash=content_hash(entry),
+                content_hash=entry.content_hash,
                 guid=entry.guid,
                 author=entry.author,
                 content=entry.content,
@@ -177,6 +211,7 @@ def entries_to_drafts(
                 source_site=site_of(link or feed.url),
                 published_at=entry.published,
                 updated_at=entry.updated,
+                analysis=entry.analysis,
             )
         )
     drafts.sort(key=lambda d: d.published_at.timestamp() if d.published_at else 0, reverse=True)
@@ -284,12 +319,17 @@ class Updater:
         parser: ParserLike,
         config: UpdaterConfig | None = None,
         *,
+        linking: Linking | None = None,
         on_new_articles: NewArticlesHook | None = None,
     ) -> None:
+        """``linking``: write mission/agency/country links and partner facts of new and
+        edited articles in the same transaction as the articles (``None``: no linking).
+        ``on_new_articles`` is called once per pass with the new article ids."""
         self.db = db
         self.fetcher = fetcher
         self.parser = parser
         self.config = config or UpdaterConfig()
+        self.linking = linking
         self.on_new_articles = on_new_articles
         self._running = asyncio.Lock()
         self._writes = _Batcher(db)
@@ -327,7 +367,14 @@ class Updater:
                     await self.on_new_articles(new_ids)
                 except Exception:
                     log.exception("new-article hook failed for %d articles", len(new_ids))
-            log.info("update pass: %s", report.totals())
+            links = report.links
+            log.info(
+                "update pass: %s; linked %d articles (%d mission links, %d partner facts)",
+                report.totals(),
+                links.articles,
+                links.mission_links,
+                links.facts,
+            )
             return report
 
     async def update_feed(self, feed_id: int) -> FeedOutcome | None:
@@ -379,6 +426,7 @@ class Updater:
                 url=result.final_url or feed.url,
                 content_type=result.content_type,
                 max_entries=self.config.max_entries,
+                feed_url=feed.url,
             )
         except FeedParseError as exc:
             outcome.result, outcome.error = "error", f"not a usable feed: {exc}"
@@ -394,13 +442,16 @@ class Updater:
             if disabled:
                 outcome.result = "disabled"
             return
-        drafts = entries_to_drafts(feed, parsed, parsed.entries)
+        drafts = entries_to_drafts(feed, parsed)
         if feed.full_text and drafts:
             await self._fill_full_text(drafts)
         limit = self.config.backfill if feed.never_succeeded else self.config.max_new_per_fetch
-        stored = await self._writes.run(_store, feed, drafts, result, parsed, limit, self.config)
+        stored, links = await self._writes.run(
+            _store, feed, drafts, result, parsed, limit, self.config, self.linking
+        )
         outcome.new, outcome.updated = len(stored.new_ids), len(stored.updated_ids)
         outcome.new_ids = stored.new_ids
+        outcome.links = links
         outcome.title = feed.title or parsed.title
 
     async def _fill_full_text(self, drafts: list[ArticleDraft]) -> None:
@@ -420,6 +471,7 @@ class Updater:
             if extracted is None:
                 return
             draft.content = extracted.text
+            draft.analysis = None  # the text changed: the store analyses it again
             if not draft.image_url and extracted.image_url:
                 draft.image_url = extracted.image_url
 
@@ -440,8 +492,21 @@ def _store(
     parsed: ParsedFeed,
     max_new: int,
     config: UpdaterConfig,
-) -> Any:
+    linking: Linking | None,
+) -> tuple[StoreResult, LinkReport | None]:
     stored = store_articles(session, snapshot.id, drafts, max_new=max_new)
+    links = None
+    if linking is not None and stored.ids_by_identity:
+        analyses: dict[int, Any] = {}
+        for draft in drafts:
+            article_id = stored.ids_by_identity.get(draft.identity)
+            if article_id is None:
+                continue
+            found = draft.analysis
+            if found is None:  # not prepared in a worker, or the text changed since
+                found = linking.analyse(draft.title, draft.summary, draft.content)
+            analyses[article_id] = found
+        links = linking.write_links(session, analyses)
     feed = session.get(Feed, snapshot.id)
     if feed is not None:
         if not feed.title and parsed.title:
@@ -449,7 +514,7 @@ def _store(
         if not feed.homepage and parsed.link:
             feed.homepage = parsed.link[:2048]
         _apply_success(session, feed, snapshot, result, config)
-    return stored
+    return stored, links
 
 
 def _record_success(

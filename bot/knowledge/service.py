@@ -1,19 +1,32 @@
 """The knowledge layer as one object: the catalog, its linker, and the store operations.
 
 Built once per process (building the Aho-Corasick automaton takes a moment), shared by
-ingestion (link every new article), the chat answers and the CLI.
+ingestion (its parser workers get :attr:`Knowledge.analyser`; the updater writes the results
+through :meth:`Knowledge.write_links`), the chat answers and the CLI.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from functools import cached_property
 
+from sqlmodel import Session
+
+from bot.knowledge.analysis import Analyser, Analysis
 from bot.knowledge.catalog import Catalog, load_catalog
 from bot.knowledge.linker import Linker
 from storage.db import Database
-from storage.knowledge import LinkReport, SeedCounts, link_articles, relink_all, seed_catalog
+from storage.knowledge import (
+    LinkReport,
+    SeedCounts,
+    catalog_ids,
+    link_articles,
+    relink_all,
+    seed_catalog,
+    write_links,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +42,21 @@ class Knowledge:
     @cached_property
     def linker(self) -> Linker:
         return Linker(self.catalog)
+
+    @cached_property
+    def analyser(self) -> Analyser:
+        """The picklable analyser the parser workers run (shares this process's linker)."""
+        return Analyser(self.catalog, self.linker)
+
+    # -- the updater's ``Linking`` protocol (runs in the store's transaction) ---------------
+
+    def analyse(self, title: str, summary: str, content: str | None) -> Analysis:
+        """In-process analysis, for articles the parser workers did not analyse."""
+        return self.analyser(title, summary, content)
+
+    def write_links(self, session: Session, analyses: Mapping[int, Analysis]) -> LinkReport:
+        """Store the links and facts of just-stored articles, in the caller's transaction."""
+        return write_links(session, analyses, catalog_ids(session, self.catalog))
 
     def seed(self, db: Database) -> SeedCounts:
         """Load the catalog into the store (idempotent; run at every start)."""

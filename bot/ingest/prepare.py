@@ -1,0 +1,40 @@
+"""Parsed entries → storable form, without I/O: identities, canonical URLs, hashes, analysis.
+
+Runs in the parser worker processes right after the parse (see :class:`bot.ingest.pool.
+ParserPool`), so the event loop's process receives entries it only has to write. The updater
+calls the same function in-process for documents that were not prepared in a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.ingest.normalize import assign_identities, canonical_url, content_hash
+from bot.ingest.types import ParsedFeed
+
+#: ``(title, summary, content) -> analysis``; see :class:`bot.knowledge.analysis.Analyser`.
+AnalyseFn = Callable[[str, str, str | None], Any]
+
+
+def prepare_feed(parsed: ParsedFeed, feed_url: str, analyser: AnalyseFn | None = None) -> None:
+    """Fill each entry's identity, canonical URL and content hash (in place), drop duplicates.
+
+    Identities are scoped to ``feed_url`` (the feed's stored URL, not the URL after
+    redirects), as :func:`bot.ingest.normalize.assign_identities` documents. With an
+    ``analyser`` every entry also gets its ``analysis``; a failing analysis leaves it ``None``
+    (the store then analyses that article itself) rather than losing the document.
+    """
+    entries = []
+    for identity, entry in assign_identities(feed_url, parsed.entries):
+        entry.identity = identity
+        entry.canonical_url = canonical_url(entry.link) if entry.link else None
+        entry.content_hash = content_hash(entry)
+        if analyser is not None:
+            try:
+                entry.analysis = analyser(entry.title, entry.summary, entry.content)
+            except Exception:  # one odd text must not cost the whole feed
+                entry.analysis = None
+        entries.append(entry)
+    parsed.entries = entries
+    parsed.prepared_for = feed_url

@@ -484,11 +484,13 @@ def run(argv: list[str] | None = None) -> int:
             prof = ["--profile", args.profile] if args.profile else []
             full = ["--backfill", "50"]
             plan.append(("orbitwire, SQLite, production (backfill 20)", ["--child", "orbitwire"]))
-            plan.append(("orbitwire, SQLite, all 50 stored", ["--child", "orbitwire", *full]))
+            plan.append(
+                ("orbitwire, SQLite, all 50 stored", ["--child", "orbitwire", *full, *prof])
+            )
             plan.append(
                 (
                     "orbitwire, SQLite, all 50 stored, no link",
-                    ["--child", "orbitwire", *full, "--no-link", *prof],
+                    ["--child", "orbitwire", *full, "--no-link"],
                 )
             )
             if os.environ.get(PG_ENV) and not args.no_pg:
@@ -508,7 +510,8 @@ def run(argv: list[str] | None = None) -> int:
             bad = r.get("cold_errors") or []
             cpu = r.get("cold_cpu_main_s", 0.0) + r.get("cold_cpu_workers_s", 0.0)
             print(
-                f"  {name}: cold {row.cold_s:.2f} s (CPU {cpu:.2f} s), re-poll "
+                f"  {name}: cold {row.cold_s:.2f} s (CPU {cpu:.2f} s: main "
+                f"{r.get('cold_cpu_main_s', 0.0):.2f}), re-poll "
                 f"{row.repoll_s:.3f} s (CPU {r.get('repoll_cpu_main_s', 0.0):.3f} s), "
                 f"{row.stored} stored{'; errors: ' + str(bad) if bad else ''}",
                 flush=True,

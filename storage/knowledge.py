@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -117,48 +117,51 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
         session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates))
 
 
-def _insert_ignore(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING as one executemany; returns the rows inserted.
-
-    executemany, not a multi-row VALUES: a VALUES list of a new length is a new statement that
-    SQLAlchemy compiles from scratch (~0.3 ms per 100 rows, most of ``link_articles``' time
-    in a profile), while one cached statement with many parameter sets is compiled once.
-    """
-    if not rows:
-        return 0
-    table = _table(model)
-    dialect = session.get_bind().dialect.name
-    mod: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).on_conflict_do_nothing()
-    result: Any = session.connection().execute(stmt, list(rows))
-    count = result.rowcount
-    return int(count) if isinstance(count, int) and count >= 0 else len(rows)
-
-
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def _insert_rows(
-    conn: Any, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Plain ``INSERT`` of positional rows with the driver's own executemany.
+    conn: Any,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    ignore_conflicts: bool = False,
+) -> int:
+    """``INSERT`` (``… ON CONFLICT DO NOTHING`` with ``ignore_conflicts``) of positional rows
+    with the driver's own executemany; returns the rows inserted.
 
-    For the link tables (integers and short strings only): SQLAlchemy's executemany builds
-    and processes one parameter dict per row (~10 µs a row, as much as the linking itself);
-    the driver takes the tuples as they are. Falls back to Core for unknown paramstyles.
+    SQLAlchemy's executemany builds and processes one parameter dict per row (~10 µs a row, as
+    much as the linking itself); the driver takes the tuples as they are. Columns whose type
+    converts values (the UTC timestamps) get the type's own bind processor applied first, so
+    what is stored is exactly what the ORM would store.
     """
     if not rows:
-        return
+        return 0
     mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
-    if mark is None:
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
+    if mark is None:  # pragma: no cover - only the two supported drivers are used
+        raise RuntimeError(f"unsupported DB-API paramstyle {conn.dialect.paramstyle!r}")
+    processors = [table.c[name].type.bind_processor(conn.dialect) for name in columns]
+    if any(processors):
+        rows = [
+            tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True))
+            for row in rows
+        ]
     # table and column names come from our own models, never from input
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join([mark] * len(columns))})"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
     )
-    conn.exec_driver_sql(sql, rows)
+    result = conn.exec_driver_sql(sql, rows)
+    count = result.rowcount
+    return int(count) if isinstance(count, int) and count >= 0 else len(rows)
+
+
+_FACT_COLUMNS = (
+    "fact_key", "mission_id", "country_code", "agency_id", "institution", "payload", "role",
+    "evidence", "article_id", "source_url", "confidence", "origin", "created_at",
+)  # fmt: skip
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
@@ -292,12 +295,19 @@ def link_articles(
     return write_links(session, analyses, catalog_ids(session, catalog))
 
 
-def write_links(session: Session, analyses: Mapping[int, Analysis], ids: CatalogIds) -> LinkReport:
+def write_links(
+    session: Session,
+    analyses: Mapping[int, Analysis],
+    ids: CatalogIds,
+    *,
+    fresh: Collection[int] = (),
+) -> LinkReport:
     """Replace the mention rows and article facts of ``analyses``' articles; set linked_at.
 
     Writes go through the Core connection (no ORM unit of work, no ORM-enabled bulk path):
-    one ``DELETE … WHERE article_id IN`` per table, one executemany per table (the driver's
-    own for the link tables, see :func:`_insert_rows`), one ``UPDATE``. Keys the store does not
+    one ``DELETE … WHERE article_id IN`` per table for the articles that may have links
+    already (``fresh`` ones were inserted in this transaction and cannot), one driver
+    executemany per table (see :func:`_insert_rows`), one ``UPDATE``. Keys the store does not
     know (a mission added to the catalog file but not seeded yet) are skipped.
     """
     report = LinkReport()
@@ -308,7 +318,7 @@ def write_links(session: Session, analyses: Mapping[int, Analysis], ids: Catalog
     am: list[tuple[int, int, int]] = []
     ag: list[tuple[int, int, int]] = []
     ac: list[tuple[int, str, int]] = []
-    facts: dict[str, dict[str, Any]] = {}
+    facts: dict[str, tuple[Any, ...]] = {}
     now = utcnow()
     for article_id, found in analyses.items():
         for s, n in found.missions.items():
@@ -326,25 +336,28 @@ def write_links(session: Session, analyses: Mapping[int, Analysis], ids: Catalog
             key = fact_key(
                 cand.mission_slug, cand.country_code, cand.agency_abbrev, cand.payload, article_id
             )
-            facts[key] = {
-                "fact_key": key, "mission_id": mission_ids[cand.mission_slug],
-                "country_code": cand.country_code,
-                "agency_id": agency_ids.get(cand.agency_abbrev or ""),
-                "institution": (cand.institution or None) and cand.institution[:255],
-                "payload": (cand.payload or None) and cand.payload[:512], "role": cand.role,
-                "evidence": cand.evidence, "article_id": article_id, "source_url": None,
-                "confidence": cand.confidence, "origin": "article", "created_at": now,
-            }  # fmt: skip
+            facts[key] = (
+                key, mission_ids[cand.mission_slug], cand.country_code,
+                agency_ids.get(cand.agency_abbrev or ""),
+                (cand.institution or None) and cand.institution[:255],
+                (cand.payload or None) and cand.payload[:512], cand.role, cand.evidence,
+                article_id, None, cand.confidence, "article", now,
+            )  # fmt: skip
     found_ids = list(analyses)
-    for model in (ArticleMission, ArticleAgency, ArticleCountry):
-        table = _table(model)
-        conn.execute(delete(table).where(table.c.article_id.in_(found_ids)))
-    pf = _table(PartnerFact)
-    conn.execute(delete(pf).where(pf.c.article_id.in_(found_ids), pf.c.origin == "article"))
+    fresh_ids = set(fresh)
+    stale = [i for i in found_ids if i not in fresh_ids]
+    if stale:
+        for model in (ArticleMission, ArticleAgency, ArticleCountry):
+            table = _table(model)
+            conn.execute(delete(table).where(table.c.article_id.in_(stale)))
+        pf = _table(PartnerFact)
+        conn.execute(delete(pf).where(pf.c.article_id.in_(stale), pf.c.origin == "article"))
     _insert_rows(conn, _table(ArticleMission), ("article_id", "mission_id", "mentions"), am)
     _insert_rows(conn, _table(ArticleAgency), ("article_id", "agency_id", "mentions"), ag)
     _insert_rows(conn, _table(ArticleCountry), ("article_id", "country_code", "mentions"), ac)
-    report.facts = _insert_ignore(session, PartnerFact, list(facts.values()))
+    report.facts = _insert_rows(
+        conn, _table(PartnerFact), _FACT_COLUMNS, list(facts.values()), ignore_conflicts=True
+    )
     articles = _table(Article)
     conn.execute(update(articles).where(articles.c.id.in_(found_ids)).values(linked_at=now))
     report.articles = len(found_ids)

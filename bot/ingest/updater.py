@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -75,7 +75,9 @@ class Linking(Protocol):
 
     def analyse(self, title: str, summary: str, content: str | None) -> Any: ...
 
-    def write_links(self, session: Session, analyses: Mapping[int, Any]) -> LinkReport: ...
+    def write_links(
+        self, session: Session, analyses: Mapping[int, Any], *, fresh: Collection[int] = ()
+    ) -> LinkReport: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,7 +548,7 @@ def _store(
             if found is None:  # not prepared in a worker, or the text changed since
                 found = linking.analyse(draft.title, draft.summary, draft.content)
             analyses[article_id] = found
-        links = linking.write_links(session, analyses)
+        links = linking.write_links(session, analyses, fresh=stored.new_ids)
     feed = session.get(Feed, snapshot.id)
     if feed is not None:
         if not feed.title and parsed.title:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 
 from sqlmodel import Session
@@ -54,9 +54,12 @@ class Knowledge:
         """In-process analysis, for articles the parser workers did not analyse."""
         return self.analyser(title, summary, content)
 
-    def write_links(self, session: Session, analyses: Mapping[int, Analysis]) -> LinkReport:
-        """Store the links and facts of just-stored articles, in the caller's transaction."""
-        return write_links(session, analyses, catalog_ids(session, self.catalog))
+    def write_links(
+        self, session: Session, analyses: Mapping[int, Analysis], *, fresh: Collection[int] = ()
+    ) -> LinkReport:
+        """Store the links and facts of just-stored articles, in the caller's transaction
+        (``fresh``: ids inserted in it, which have no old links to replace)."""
+        return write_links(session, analyses, catalog_ids(session, self.catalog), fresh=fresh)
 
     def seed(self, db: Database) -> SeedCounts:
         """Load the catalog into the store (idempotent; run at every start)."""

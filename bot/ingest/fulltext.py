@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import trafilatura
-
 log = logging.getLogger(__name__)
 
 MAX_HTML_BYTES = 5 * 1024 * 1024
@@ -36,6 +34,10 @@ def extract_article(html: bytes, url: str) -> Extracted | None:
     """Main text, lead image and title of an article page, or None when there is no article."""
     if not html:
         return None
+    # Imported on first use: ~14 MB and a few hundred ms that deployments without full-text
+    # feeds never need in the bot's process.
+    import trafilatura
+
     try:
         document = html[:MAX_HTML_BYTES].decode("utf-8", errors="replace")
         text = trafilatura.extract(

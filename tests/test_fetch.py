@@ -130,6 +130,20 @@ async def test_conditional_get_returns_304(server: FeedServer, fetcher: Fetcher)
     assert server.hits("/rss") == 2
 
 
+async def test_validators_that_cannot_be_sent_make_an_unconditional_get(
+    server: FeedServer, fetcher: Fetcher
+) -> None:
+    """A server once sent a non-ASCII ETag (we stored it): the next poll must still work."""
+    server.add_feed("/rss", RSS, etag='"v1"')
+    result = await fetcher.fetch(server.url("/rss"), etag='"café"', last_modified="Mo\r\nX: y")
+    assert result.status == 200
+    assert result.body is not None
+    seen = server.last_request("/rss").headers
+    assert "If-None-Match" not in seen
+    assert "If-Modified-Since" not in seen
+    assert "X" not in seen
+
+
 async def test_keep_alive_connection_is_reused(server: FeedServer, fetcher: Fetcher) -> None:
     server.add_feed("/a", RSS)
     server.add_redirect("/r", "/a", status=302)

@@ -19,7 +19,8 @@ Three layers, from cheap to exact:
   that resolves, checks, and then connects to the checked IP itself, so there is no second DNS
   lookup an attacker could answer differently. TLS still verifies against the *hostname*:
   httpcore passes ``server_hostname=<origin host>`` to ``start_tls`` independently of the address
-  the TCP stream was opened to.
+  the TCP stream was opened to. The streams are plain asyncio transports rather than anyio ones,
+  because the fetcher's CPU per request is dominated by this layer (see :class:`_AsyncioStream`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+from collections import deque
 from collections.abc import Collection, Iterable
 from typing import Any, Final
 
@@ -266,19 +268,26 @@ def _check_host_literal(host: str, *, allow_private: bool, allow_hosts: Collecti
 
 
 # ----------------------------------------------------------------------------- URLs
-def check_url(url: str, *, allow_private: bool, allow_hosts: Collection[str] = ()) -> None:
-    """Validate a feed URL before it is stored or queued (sync, no DNS).
+def check_url(
+    url: str | httpx.URL, *, allow_private: bool, allow_hosts: Collection[str] = ()
+) -> httpx.URL:
+    """Validate a feed URL before it is stored, queued or fetched (sync, no DNS).
 
-    Raises :class:`UnsupportedScheme`, :class:`InvalidFeedURL` or :class:`BlockedAddress`.
+    Raises :class:`UnsupportedScheme`, :class:`InvalidFeedURL` or :class:`BlockedAddress`, and
+    returns the parsed URL: the fetcher checks every redirect hop and then sends exactly that
+    object, so each hop is parsed once (parsing is the costliest part of the check).
     ``allow_hosts`` lists hosts (lower-case names or IP literals, as written in URLs) exempt from
     the private-address rule: for tests that run a server on 127.0.0.1 while still checking
     where it redirects to, and for an operator who deliberately trusts one internal host.
     Passing names here does not exempt anything they redirect to.
     """
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidFeedURL(f"refused: not a valid URL ({exc})", error_kind="scheme") from None
+    if isinstance(url, httpx.URL):
+        parsed = url
+    else:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise InvalidFeedURL(f"refused: not a valid URL ({exc})", error_kind="scheme") from None
     scheme = parsed.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise UnsupportedScheme(scheme)
@@ -292,9 +301,15 @@ def check_url(url: str, *, allow_private: bool, allow_hosts: Collection[str] = (
     if port is not None and (port in BAD_PORTS or not 0 < port < 65536):
         raise InvalidFeedURL(f"refused: port {port} is not allowed for feeds")
     _check_host_literal(host, allow_private=allow_private, allow_hosts=_lower(allow_hosts))
+    return parsed
+
+
+_NO_HOSTS: Final[frozenset[str]] = frozenset()
 
 
 def _lower(hosts: Collection[str]) -> frozenset[str]:
+    if not hosts:  # the production case, on every redirect hop and connection
+        return _NO_HOSTS
     return frozenset(_normalise_host(h) for h in hosts)
 
 
@@ -306,11 +321,17 @@ async def resolve_and_check(
 
     Returns the addresses (strings, de-duplicated, resolver order) so the caller connects to
     exactly what was checked. ``socket.gaierror`` propagates (an unknown name is a network
-    error, not a guard refusal).
+    error, not a guard refusal). An IP literal (in any form :func:`parse_ip_literal` accepts,
+    which are the forms the resolver accepts) is answered without ``getaddrinfo``: asyncio runs
+    every lookup in a worker thread, and that hand-off was a large share of connecting.
     """
     allowed = _lower(allow_hosts)
     _check_host_literal(host, allow_private=allow_private, allow_hosts=allowed)
     name = _normalise_host(host)
+    literal = parse_ip_literal(name)
+    if literal is not None:
+        # _check_host_literal has already refused it unless it is public or exempt.
+        return [str(literal)]
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     addresses: list[str] = []
@@ -329,46 +350,192 @@ async def resolve_and_check(
 
 
 # ----------------------------------------------------------------------------- transport
-try:  # httpcore's own check (poll/select on the socket); private, so guarded
-    from httpcore._utils import is_socket_readable as _is_socket_readable
-except ImportError:  # pragma: no cover - httpcore moved it
-
-    def _is_socket_readable(sock: socket.socket | None) -> bool:
-        if sock is None:
-            return True
-        import select
-
-        try:
-            readable, _w, _x = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+#: Raw bytes buffered per connection before the transport stops reading from the socket (the
+#: kernel's receive window then throttles the server), so memory stays bounded whatever a server
+#: sends and however slowly the body is consumed. Reading resumes below half of it.
+_READ_HIGH_WATER: Final = 256 * 1024
 
 
-class _FastReadableStream(httpcore.AsyncNetworkStream):
-    """Delegates to the backend's stream, but answers ``is_readable`` from a cached socket.
+class _StreamProtocol(asyncio.Protocol):
+    """Buffers what an asyncio transport delivers until httpcore asks for it.
 
-    httpcore's connection pool asks every pooled connection ``has_expired()`` each time it
-    assigns a request, which asks the stream ``get_extra_info("is_readable")``; anyio builds its
-    whole extra-attribute table for that (a ``getpeername`` system call and several lambdas)
-    only to fetch the raw socket. With one connection per feed host the pool holds tens of
-    connections, and that lookup was the fetcher's largest CPU cost. The socket never changes
-    for the life of a stream (TLS wraps the same socket), so it is looked up once.
+    The transport keeps reading (up to :data:`_READ_HIGH_WATER`), so a server closing an idle
+    keep-alive connection shows up here as ``eof``/``lost`` without anyone polling the socket.
     """
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._sock: socket.socket | None = None
-        self._sock_known = False
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.eof = False
+        self.lost = False
+        self.error: BaseException | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    # -- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered >= _READ_HIGH_WATER and not self.reading_paused:
+            assert self.transport is not None
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake(True)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake(True)
+        return False  # let the transport close itself: HTTP/1.1 has no use for a half-close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.error = exc
+        self._wake(True)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._wake(True)
+
+    # -- used by the stream
+    def _wake(self, value: bool) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(value)
+
+    async def wait(self, deadline: float | None) -> bool:
+        """Wait for the next event (data, EOF, loss, writable); False once ``deadline`` passed.
+
+        A timer handle instead of ``asyncio.timeout()``: this runs for every read that has to
+        wait, and a bare ``call_at`` is the cheapest timeout asyncio has.
+        """
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self._waiter = waiter
+        timer = None if deadline is None else self.loop.call_at(deadline, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def take(self, max_bytes: int) -> bytes:
+        chunk = self.chunks[0]
+        if len(chunk) > max_bytes:
+            self.chunks[0] = chunk[max_bytes:]
+            chunk = chunk[:max_bytes]
+        else:
+            self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.reading_paused and self.buffered < _READ_HIGH_WATER // 2:
+            assert self.transport is not None
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+def _deadline(loop: asyncio.AbstractEventLoop, timeout: float | None) -> float | None:
+    return None if timeout is None else loop.time() + timeout
+
+
+class _AsyncioStream(httpcore.AsyncNetworkStream):
+    """An httpcore network stream on a plain asyncio transport (TCP, or TLS via ``start_tls``).
+
+    Why not httpcore's anyio backend: for a small exchange like a 304 it cost more CPU than the
+    HTTP work — a task group and a spawned task per connect (happy eyeballs for an address that
+    is already resolved), a cancel scope and a timer for every read and write — and its
+    ``is_readable`` answer, which httpcore's pool asks of *every* idle connection on *every*
+    request and response close, needs a ``poll()`` system call each time. Here that answer is
+    three attribute reads: the protocol sees EOF or stray data as soon as the loop does.
+    Semantics follow the anyio backend: same exceptions (``ReadTimeout``, ``ReadError``, ...),
+    ``b""`` at end of stream, no TLS close-notify on close (like anyio with
+    ``standard_compatible=False``, which httpcore uses).
+    """
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: _StreamProtocol,
+        peer: Any,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._peer = peer
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str,
+        port: int,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> _AsyncioStream:
+        """Open a TCP connection to an IP literal (no DNS: asyncio parses literals itself)."""
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol(loop)
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: protocol,
+                address,
+                port,
+                local_addr=(local_address, 0) if local_address else None,
+            )
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        try:
+            for option in socket_options or ():
+                transport.get_extra_info("socket").setsockopt(*option)
+        except OSError as exc:
+            transport.abort()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        return cls(transport, protocol, transport.get_extra_info("peername"))
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        return await self._inner.read(max_bytes, timeout)
+        protocol = self._protocol
+        if not (protocol.chunks or protocol.eof or protocol.lost):
+            deadline = _deadline(protocol.loop, timeout)
+            while not (protocol.chunks or protocol.eof or protocol.lost):
+                if not await protocol.wait(deadline):
+                    raise httpcore.ReadTimeout("timed out reading from the server")
+        if protocol.chunks:
+            return protocol.take(max_bytes)
+        if protocol.error is not None:
+            raise httpcore.ReadError(str(protocol.error) or type(protocol.error).__name__)
+        return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        await self._inner.write(buffer, timeout)
+        if not buffer:
+            return
+        protocol = self._protocol
+        if protocol.lost or self._transport.is_closing():
+            raise httpcore.WriteError("connection closed")
+        self._transport.write(buffer)
+        if protocol.writing_paused:  # the transport's buffer is full: wait for it to drain
+            deadline = _deadline(protocol.loop, timeout)
+            while protocol.writing_paused and not protocol.lost:
+                if not await protocol.wait(deadline):
+                    raise httpcore.WriteTimeout("timed out writing to the server")
+            if protocol.lost:
+                raise httpcore.WriteError(str(protocol.error or "connection closed"))
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        # abort(), not close(): no TLS close-notify round trip, and no waiting to flush a
+        # request that a peer is not reading; the socket is closed on the next loop turn.
+        self._transport.abort()
 
     async def start_tls(
         self,
@@ -376,16 +543,39 @@ class _FastReadableStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - signature imposed by httpcore
     ) -> httpcore.AsyncNetworkStream:
-        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        return _FastReadableStream(tls)
+        """TLS on the same socket; the certificate is verified against ``server_hostname``."""
+        loop = self._protocol.loop
+        try:
+            async with asyncio.timeout(timeout):
+                tls = await loop.start_tls(
+                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError as exc:
+            self._transport.abort()
+            raise httpcore.ConnectTimeout("TLS handshake timed out") from exc
+        except OSError as exc:  # ssl.SSLError (bad certificate...) is an OSError too
+            self._transport.abort()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        if tls is None:  # pragma: no cover - only when the loop is closing
+            raise httpcore.ConnectError("TLS handshake failed")
+        self._protocol.transport = tls
+        return _AsyncioStream(tls, self._protocol, self._peer)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            if not self._sock_known:
-                self._sock = self._inner.get_extra_info("socket")
-                self._sock_known = True
-            return _is_socket_readable(self._sock)
-        return self._inner.get_extra_info(info)
+            protocol = self._protocol
+            # Readable while idle means EOF or junk from the server: httpcore drops the
+            # connection instead of reusing it.
+            return bool(protocol.chunks) or protocol.eof or protocol.lost
+        if info == "server_addr":
+            return self._peer
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        return None
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -394,10 +584,13 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     httpcore calls ``connect_tcp(host=<URL host>, port)`` for every new connection (pooled
     keep-alive connections are keyed by scheme/host/port, so they were all opened through here).
     We resolve once, refuse the whole host if any address is private, then open the TCP stream to
-    the checked IP literal — the inner backend does no DNS of its own for a literal. Afterwards
+    the checked IP literal — the stream does no DNS of its own for a literal. Afterwards
     httpcore runs ``start_tls(server_hostname=<URL host>)`` on the stream, so certificate
     verification and SNI still use the hostname. As a last check, the peer address of the open
     socket is verified again.
+
+    Streams are :class:`_AsyncioStream` (asyncio transports, see there for why); ``inner`` swaps
+    in another httpcore backend (e.g. ``httpcore.AnyIOBackend()``) under the same checks.
     """
 
     def __init__(
@@ -409,7 +602,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self.allow_private = allow_private
         self.allow_hosts = _lower(allow_hosts)
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+        self._inner = inner
 
     async def connect_tcp(
         self,
@@ -431,22 +624,33 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 last_error: Exception | None = None
                 for address in addresses:
                     try:
-                        stream = await self._inner.connect_tcp(
-                            address,
-                            port,
-                            timeout=None,  # bounded by the asyncio.timeout above
-                            local_address=local_address,
-                            socket_options=socket_options,
-                        )
+                        stream = await self._open(address, port, local_address, socket_options)
                     except httpcore.ConnectError as exc:
                         last_error = exc
                         continue
                     if not trusted:
                         await self._verify_peer(stream, host)
-                    return _FastReadableStream(stream)
+                    return stream
                 raise last_error or httpcore.ConnectError(f"could not connect to {host!r}")
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"connecting to {host!r} timed out") from exc
+
+    async def _open(
+        self,
+        address: str,
+        port: int,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        if self._inner is None:
+            return await _AsyncioStream.connect(address, port, local_address, socket_options)
+        return await self._inner.connect_tcp(
+            address,
+            port,
+            timeout=None,  # bounded by the caller's asyncio.timeout
+            local_address=local_address,
+            socket_options=socket_options,
+        )
 
     async def _verify_peer(self, stream: httpcore.AsyncNetworkStream, host: str) -> None:
         peer = stream.get_extra_info("server_addr")
@@ -466,7 +670,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not used for feeds")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        if self._inner is None:
+            await asyncio.sleep(seconds)
+        else:
+            await self._inner.sleep(seconds)
 
 
 def guarded_transport(

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.ingest.fetch import Fetcher, FetchLimits
+from bot.ingest.fulltext import Extracted, extract_article
 from bot.ingest.parse import parse_feed
 from bot.ingest.policy import PollPolicy
 from bot.ingest.pool import ParserPool
@@ -383,6 +384,9 @@ async def test_documents_not_prepared_in_a_worker_are_linked_in_process(
             feed_url: str | None = None,
         ) -> ParsedFeed:
             return parse_feed(body, url=url, content_type=content_type, max_entries=max_entries)
+
+        async def extract_page(self, body: bytes, url: str) -> Extracted | None:
+            return extract_article(body, url)
 
     report = await Updater(db, fetcher, InProcessParser(), CONFIG, linking=knowledge).run_pass(
         include_all=True

@@ -82,3 +82,19 @@ def test_workers_do_not_rerun_the_parents_main_module(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "0", "0"]
     assert not mark.exists(), mark.read_text()
+
+
+async def test_article_pages_are_extracted_in_a_worker() -> None:
+    paragraph = "Hera reached Didymos and will release two CubeSats to study Dimorphos. " * 5
+    page = (
+        "<html><head><title>Hera</title></head><body><nav>Home</nav><article><h1>Hera</h1>"
+        f"<p>{paragraph}</p><p>{paragraph}</p></article></body></html>"
+    )
+    async with ParserPool(max_workers=1) as pool:
+        extracted = await pool.extract_page(page.encode(), "https://esa.example/hera")
+        nothing = await pool.extract_page(b"<html><body>404</body></html>", "https://x.example/")
+        assert pool.crashes == 0
+    assert extracted is not None
+    assert "Dimorphos" in extracted.text
+    assert "Home" not in extracted.text
+    assert nothing is None

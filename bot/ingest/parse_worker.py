@@ -40,9 +40,17 @@ _WARMUP = (
 )
 
 
+def _extract_page(body: bytes, url: str) -> object:
+    """Full-text extraction of an article page (trafilatura is imported on the first page)."""
+    from bot.ingest.fulltext import extract_article
+    from bot.ingest.parse import FeedParseError
+
+    return extract_article(body, url) or FeedParseError("no article found")
+
+
 def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: Any = None) -> None:
-    """Receive batches of ``(body, url, content_type, max_entries, feed_url)``; send one
-    result each.
+    """Receive batches of ``(body, url, content_type, max_entries, feed_url, kind)``; send
+    one result each (``kind`` "page": full-text extraction of an article page instead).
 
     Results are streamed one per document (a ``ParsedFeed`` or a ``FeedParseError``) so the
     parent can tell which document was running when it had to kill the worker. With a
@@ -74,14 +82,17 @@ def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: 
             return
         if batch is None:
             return
-        for body, url, content_type, max_entries, feed_url in batch:
+        for body, url, content_type, max_entries, feed_url, kind in batch:
             result: object
             try:
-                result = parse_feed(
-                    body, url=url, content_type=content_type, max_entries=max_entries
-                )
-                if feed_url is not None:
-                    prepare_feed(result, feed_url, analyser)
+                if kind == "page":
+                    result = _extract_page(body, url)
+                else:
+                    result = parse_feed(
+                        body, url=url, content_type=content_type, max_entries=max_entries
+                    )
+                    if feed_url is not None:
+                        prepare_feed(result, feed_url, analyser)
             except FeedParseError as exc:
                 result = exc
             except MemoryError:

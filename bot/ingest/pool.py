@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+from bot.ingest.fulltext import Extracted
 from bot.ingest.parse import FeedParseError
 from bot.ingest.types import ParsedFeed
 from bot.lifecycle import AsyncClosing
@@ -42,9 +43,10 @@ class ParseItem:
     content_type: str | None = None
     max_entries: int = 100
     feed_url: str | None = None
+    kind: str = "feed"  # or "page": an article page for full-text extraction
 
 
-ParseResult = ParsedFeed | FeedParseError
+ParseResult = ParsedFeed | Extracted | FeedParseError
 
 #: How long a new worker may take to import, warm up and build its analyser.
 READY_TIMEOUT = 60.0
@@ -234,6 +236,8 @@ class ParserPool(AsyncClosing):
         [result] = await self._run_batch([item], timeout)
         if isinstance(result, FeedParseError):
             raise result
+        if not isinstance(result, ParsedFeed):  # pragma: no cover - a worker protocol bug
+            raise FeedParseError("parser returned garbage")
         return result
 
     async def parse_many(
@@ -254,6 +258,23 @@ class ParserPool(AsyncClosing):
         chunks = [list(items[i : i + per_batch]) for i in range(0, n, per_batch)]
         results = await asyncio.gather(*(self._run_batch(c, timeout) for c in chunks))
         return [r for chunk in results for r in chunk]
+
+    async def extract_page(
+        self,
+        body: bytes,
+        url: str,
+        *,
+        timeout: float = 20.0,  # noqa: ASYNC109 - enforced by killing the worker
+    ) -> Extracted | None:
+        """Main text and lead image of an article page (trafilatura), in a worker.
+
+        In a worker rather than a thread of the bot's process: extraction is pure-Python CPU
+        work (tens of ms a page) that would hold the GIL against the event loop answering
+        chats, and a pathological page is killed at ``timeout`` like a runaway feed. None when
+        there is no article, or it failed or overran: the caller keeps the feed's excerpt.
+        """
+        [result] = await self._run_batch([ParseItem(body, url, kind="page")], timeout)
+        return result if isinstance(result, Extracted) else None
 
     # -- internals -----------------------------------------------------------------------
 
@@ -294,7 +315,7 @@ class ParserPool(AsyncClosing):
                     conn = slot.ensure_alive()
                     conn.send(
                         [
-                            (i.body, i.url, i.content_type, i.max_entries, i.feed_url)
+                            (i.body, i.url, i.content_type, i.max_entries, i.feed_url, i.kind)
                             for i in pending
                         ]
                     )
@@ -333,7 +354,7 @@ class ParserPool(AsyncClosing):
             msg = conn.recv()
         except (EOFError, OSError, ValueError):
             return _CRASHED
-        if isinstance(msg, (ParsedFeed, FeedParseError)):
+        if isinstance(msg, (ParsedFeed, Extracted, FeedParseError)):
             return msg
         return FeedParseError("parser returned garbage")
 

@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.ingest.fulltext import extract_article
+from bot.ingest.fulltext import Extracted
 from bot.ingest.normalize import site_of
 from bot.ingest.parse import FeedParseError
 from bot.ingest.policy import (
@@ -64,6 +64,8 @@ class ParserLike(Protocol):
         max_entries: int,
         feed_url: str | None = None,
     ) -> ParsedFeed: ...
+
+    async def extract_page(self, body: bytes, url: str) -> Extracted | None: ...
 
 
 class Linking(Protocol):
@@ -509,7 +511,7 @@ class Updater:
                 page = await self.fetcher.fetch_page(draft.url)
             if not page.ok or page.body is None:
                 return
-            extracted = await asyncio.to_thread(extract_article, page.body, page.final_url)
+            extracted = await self.parser.extract_page(page.body, page.final_url)
             if extracted is None:
                 return
             draft.content = extracted.text

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import random
+import re
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from bot.ingest import normalize
 from bot.ingest.normalize import (
     assign_identities,
     canonical_url,
     clean_text,
+    clean_text_pair,
     content_hash,
     entry_identity,
     site_of,
@@ -187,3 +193,197 @@ def test_content_hash_changes_on_edit_only() -> None:
     # identity does not change when the content is edited
     g = entry(guid="x")
     assert entry_identity(FEED, g) == entry_identity(FEED, replace(g, summary="edited"))
+
+
+# -- stored values: pinned digests and the canonical-URL fast path ----------------------------
+
+
+def test_identity_and_content_digests_are_pinned() -> None:
+    """Digests computed before the hashing was optimised: they are stored, never change them."""
+    assert (
+        entry_identity(FEED, entry(guid=" abc "))
+        == "2f52f5543e1e7018ed91e28f32912b4e8e058487b8a6e5ca5d777f3d01cdfb46"
+    )
+    assert (
+        entry_identity("https://Ünï.example/f?utm_source=x", entry(guid="über-ñ-42"))
+        == "0e6e789741a2a110f9800562091d42cd61e2e23ee0cbac986472400bf8e6c600"
+    )
+    assert (
+        entry_identity(FEED, entry(link="https://S.example/a?utm_source=rss&b=%7e"))
+        == "7a765496383f6428b6a12ff12683f4ee81fbd7b3f9dc1d03ef01183cb826e6ff"
+    )
+    assert (
+        entry_identity(FEED, entry())
+        == "fe969b7aa9a852ead2d2050cb517d6a0c29b3dc051b2f423608f0e4aed32f9f5"
+    )
+    no_feed = entry(title="Ünïcode  title\u0301", summary=" a\n b ", published=None)
+    assert (
+        entry_identity("", no_feed)
+        == "39049340ba8ea6fb4e00fc8be2c35075950dbb58611a8d03c3e5e06dab77acfe"
+    )
+    assert (
+        content_hash(entry(content="Full text.\n\nSecond para — “quoted”."))
+        == "2889453765eae9b1fae3c161123a15d3080c59103c1bffaa75d0fad0724008d4"
+    )
+    assert (
+        content_hash(entry(title="", summary="", content=None))
+        == "46a1a37d036de634363bb969baf1b21ef3a85d251f84a5fd5352c0f94b4d7bb2"
+    )
+    assert (
+        content_hash(entry(title="x\ud800y", summary="e\u0301", content="😀"))
+        == "577b3f702cc29515217e7faef1b482f49e200908f6b1ed9e7c970ab39f10c2fa"
+    )
+    entries = [
+        entry(guid="g", title="One"),
+        entry(guid="g", title="Two"),
+        entry(guid="h", link="https://s.example/1"),
+        entry(guid="h", link="https://s.example/2"),
+        entry(guid="u", link="https://s.example/3"),
+    ]
+    assert [i for i, _ in assign_identities(FEED, entries)] == [
+        "883afad01d11e46e820f322b5142e41483e843106a98f79462afc3c1c3563664",
+        "dd5b049e8c19e3628abb47e87eda09182c14864c2cc43923322631b32415484b",
+        "5529645addfd902875772e5256052f9db7646696e35e6d19e831d1e0fdda8a44",
+        "3d312a0e85f82050993768a3f402dd1e86290979ca4e8354209ea41888e918c8",
+        "07d046bc4b2683c5e0c241d1c03b2ab1ba5e746fb8705630b1311bafb4cdc283",
+    ]
+
+
+def _fuzzed_urls(n: int) -> list[str]:
+    """URLs near the fast path's edges: odd characters, ports, cases, escapes, fragments."""
+    rng = random.Random(20231106)
+    safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~/:@!$&'()*+,;=-"
+    odd = '%[] \t\n\x00\x7f"<>\\^`{|}éЖ\u3000?#'
+    hosts = ["site3.example", "www.bbc.co.uk", "a.substack.com", "127.0.0.1", "Host.Example"]
+    hosts += ["a..b", "a.b.", ".a", "-", "bücher.example", "h:80", "h:443", "h:8080", "u@h"]
+    hosts += ["[::1]", "h:", "x"]
+    params = ["utm_source=rss", "UTM_x=1", "fbclid=z", "ref", "REF=2", "a=1", "b=", "", "=x"]
+    params += ["c=d=e", "wt.mc_id=1", "pk_x=1", "x?y=1", "spm", "%75tm_source=1", "a=%7e"]
+
+    def near(k: int) -> str:
+        return "".join(
+            rng.choice(safe) if rng.random() > 0.04 else rng.choice(odd) for _ in range(k)
+        )
+
+    urls = []
+    for _ in range(n):
+        scheme = rng.choice(["http", "https", "https", "HTTP", "ftp"])
+        path = near(rng.randint(0, 16))
+        if path and rng.random() < 0.9:
+            path = "/" + path
+        query = ""
+        if rng.random() < 0.7:
+            query = "?" + "&".join(rng.choice(params) for _ in range(rng.randint(0, 4)))
+        frag = "#" + near(rng.randint(0, 5)) if rng.random() < 0.3 else ""
+        urls.append(f"{scheme}://{rng.choice(hosts)}{path}{query}{frag}")
+    return urls
+
+
+def test_canonical_url_fast_path_matches_the_general_implementation() -> None:
+    urls = _fuzzed_urls(4000)
+    urls += [
+        "https://s.example",
+        "https://s.example?",
+        "https://s.example/?&&",
+        "https://s.example#x",
+        "https://s.example/a?utm_source=1#f?g",
+        "https://s.example/a?b=1?c=2&UTM_Medium=x",
+        "https://s.example/a?Ref=1&_ga=2&x=3",
+    ]
+    fast = 0
+    for url in urls:
+        stripped = url.strip()
+        fast += normalize._SIMPLE_URL_RE.fullmatch(stripped) is not None
+        assert canonical_url(url) == normalize._canonical_url_general(stripped), url
+    assert fast > 500  # the corpus does exercise the fast path
+
+
+def test_site_of_fast_path_matches_urlsplit() -> None:
+    for url in _fuzzed_urls(4000):
+        try:
+            host = urlsplit(url.strip()).hostname or ""
+        except ValueError:
+            assert site_of(url) == ""
+            continue
+        assert site_of(url) == normalize._site_of_host(host), url
+
+
+# -- fast paths of the text helpers: same results as the straightforward passes ---------------
+
+
+def _reference_clean_text(s: str, max_len: int, *, keep_paragraphs: bool = False) -> str:
+    """clean_text as first written (regex passes), to pin the optimised version against."""
+    if not s or max_len <= 0:
+        return ""
+    if len(s) > max_len * 4 + 1024:
+        s = s[: max_len * 4 + 1024]
+    s = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]", "", s)
+    s = unicodedata.normalize("NFC", s)
+    if keep_paragraphs:
+        s = s.replace("\r\n", "\n").replace("\r", "\n")
+        s = re.sub(r"[^\S\n]+", " ", s)
+        s = "\n".join(line.strip() for line in s.split("\n"))
+        s = re.sub(r"\n\s*\n\s*", "\n\n", s).strip()
+    else:
+        s = re.sub(r"\s+", " ", s).strip()
+    return normalize._cap(s, max_len)
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    """Short texts mixing words with every kind of whitespace, controls and combining marks."""
+    rng = random.Random(seed)
+    words = ["w", "word", "Ab", "é", "—", "e\u0301", "\u0301", "x\x07y", "\ufffe"]
+    seps = [" "] * 12 + ["\n"] * 3 + ["\n\n", "\n\n\n", "\xa0", " \xa0", "  ", " \n", "\n "]
+    seps += ["\n \n", "\t", "\r\n", "\r", "\u3000", "\u2028", "\x85", "\x0b", "\x00", "\x1c"]
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(["", "", " ", "\n", "\xa0", "\t"])]
+        for _ in range(rng.randint(0, 12)):
+            parts.append(rng.choice(words[:5]) if rng.random() < 0.9 else rng.choice(words))
+            parts.append(rng.choice(seps[:15]) if rng.random() < 0.85 else rng.choice(seps))
+        out.append("".join(parts))
+    return out
+
+
+def test_clean_text_matches_the_regex_passes() -> None:
+    for i, s in enumerate(_texts(3000, 1)):
+        max_len = (1, 5, 20, 4000)[i % 4]
+        assert clean_text(s, max_len) == _reference_clean_text(s, max_len), repr(s)
+        assert clean_text(s, max_len, keep_paragraphs=True) == _reference_clean_text(
+            s, max_len, keep_paragraphs=True
+        ), repr(s)
+
+
+def test_clean_text_pair_is_both_clean_texts() -> None:
+    tidy = 0
+    for i, s in enumerate(_texts(3000, 2)):
+        short, long = (1, 5, 20, 4000)[i % 4], (3, 30, 100_000)[i % 3]
+        assert clean_text_pair(s, short, long) == (
+            clean_text(s, short),
+            clean_text(s, long, keep_paragraphs=True),
+        ), repr(s)
+        tidy += normalize._tidy_forms(s) is not None if s else 0
+    assert tidy > 300  # the corpus does exercise the shortcut
+    assert clean_text_pair(None, 10, 10) == ("", "")
+    assert clean_text_pair("a " * 3000, 10, 100) == (
+        clean_text("a " * 3000, 10),
+        clean_text("a " * 3000, 100, keep_paragraphs=True),
+    )
+
+
+def test_untidy_chars_are_the_controls_and_all_whitespace_but_space_and_newline() -> None:
+    bmp = [chr(c) for c in range(0x10000)]
+    expected = {
+        ch
+        for ch in bmp
+        if normalize._CONTROL_RE.fullmatch(ch) or (ch.isspace() and ch not in " \n")
+    }
+    assert {ch for ch in bmp if normalize._UNTIDY_CHAR_RE.fullmatch(ch)} == expected
+    astral = "".join(map(chr, range(0x10000, 0x110000)))
+    assert normalize._UNTIDY_CHAR_RE.search(astral) is None
+    assert not any(chr(c).isspace() for c in range(0x10000, 0x110000))
+
+
+def test_norm_is_nfc_split_join() -> None:
+    for s in _texts(3000, 3):
+        assert normalize._norm(s) == " ".join(unicodedata.normalize("NFC", s).split()), repr(s)

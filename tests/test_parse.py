@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import io
+import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.ingest import parse as parse_mod
+from bot.ingest.normalize import clean_text
 from bot.ingest.parse import (
     AUTHOR_MAX,
     CONTENT_MAX,
@@ -355,6 +359,92 @@ def test_javascript_links_dropped() -> None:
         b"<link>javascript:alert(1)</link></item></channel></rss>"
     )
     assert parse_feed(body, url=URL).entries[0].link is None
+
+
+# -- shortcuts: the optimised passes give what the straightforward ones gave ------------------
+
+_OLD_AMP_TOKEN_RE = re.compile(
+    r"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)"
+    r"|&(?!(?:amp|lt|gt|quot|apos);)"
+    r"(?:(#[0-9]{1,10}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});)?",
+    re.S,
+)
+_OLD_BLOCK_TAG_RE = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|h[1-6]|tr|table|blockquote|pre|section|article|header|footer"
+    r"|figure|figcaption|hr|dd|dt|dl)\b[^>]{0,2000}>",
+    re.I,
+)
+
+
+def _documents(n: int, seed: int) -> list[str]:
+    """XML-ish soup: CDATA, comments, every kind of "&", author fields, DOCTYPEs, controls."""
+    rng = random.Random(seed)
+    frags = ["<![CDATA[", "]]>", "]", "<!--", "-->", "-", "<!-->", "&", "&amp;", "&lt;", "&gt;"]
+    frags += ["&quot;", "&AMP;", "&nbsp;", "&nbsp", "&copy;", "&bogus;", "&#12;", "&#65;"]
+    frags += ["&#0000000065;", "&#x41;", "&#x0C;", "&#xD800;", "&#1114112;", "&#99999999999;"]
+    frags += ["&#x;", "&amp", " ", "\n", "\x00", "\x0b", "\ufffe", "é", "<", ">", "<a>"]
+    frags += ["<author>", "</author>", "<dc:creator>", "<name x='1'>", "<email>", "x" * 1100]
+    frags += ["<!DOCTYPE x>", "<!doctype x [<!ENTITY a 'b'>]>", "<!ENTITY e 'x'>", "<?pi?>"]
+    frags += ["&amp;" * 250, "<item>", "</item>", "<![CDATA[&nbsp;]]>", "\u0130", "text"]
+    return ["".join(rng.choice(frags) for _ in range(rng.randint(0, 40))) for _ in range(n)]
+
+
+def test_sanitize_shortcuts_agree_with_the_full_scans() -> None:
+    for doc in _documents(3000, 1):
+        assert parse_mod._AMP_TOKEN_RE.sub(parse_mod._fix_amp, doc) == _OLD_AMP_TOKEN_RE.sub(
+            parse_mod._fix_amp, doc
+        ), repr(doc)
+        if not parse_mod._amp_tokens_outside_literals(doc):
+            assert parse_mod._AMP_TOKEN_RE.sub(parse_mod._fix_amp, doc) == doc, repr(doc)
+        assert parse_mod._has_overlong_author_text(doc) == bool(
+            parse_mod._AUTHOR_TEXT_RE.search(doc)
+        ), repr(doc)
+        assert parse_mod._strip_xml_controls(doc) == parse_mod._XML_CONTROL_RE.sub("", doc)
+        assert bool(parse_mod._DOCTYPE_START_RE.search(doc)) == ("<!doctype" in doc.lower())
+
+
+def _reference_html_to_text(value: str, max_len: int, *, keep_paragraphs: bool = False) -> str:
+    """html_to_text as first written: one regex pass per kind of tag, then html.unescape."""
+    s = value[: max_len * 4 + 8192]
+    if "<" in s:
+        s = parse_mod._SCRIPT_RE.sub(" ", s)
+        s = parse_mod._COMMENT_RE.sub(" ", s)
+        s = _OLD_BLOCK_TAG_RE.sub("\n", s)
+        s = parse_mod._CELL_TAG_RE.sub(" ", s)
+        s = parse_mod._TAG_RE.sub("", s)
+    return clean_text(html.unescape(s), max_len, keep_paragraphs=keep_paragraphs)
+
+
+def test_html_to_text_and_entries_match_the_reference() -> None:
+    assert parse_mod._CHARREF_RE is not None  # the cached unescape is the one under test
+    rng = random.Random(2)
+    frags = ["<p>", "</p>", "<P class='x'>", "<br/>", "<div>", "</DIV >", "<pre>", "<press>"]
+    frags += ["<li>", "<h1>", "<h7>", "<hr>", "<td>", "</TD>", "<th x>", "<tdx>", "<table>"]
+    frags += ["<blockquote>", "<figcaption>", "<ſection>", "<artİcle>", "<dd>", "<b>", "</a>"]
+    frags += ["<a href='<p>'>", "<img src='a.jpg'>", "<script>x</script>", "<STYLE>p{}</style>"]
+    frags += ["<!-- c -->", "<!--", "<![CDATA[x]]>", "<!x>", "<?pi?>", "<", ">", "&amp;", "&lt;"]
+    frags += ["&nbsp;", "&nbsp", "&#8217;", "&#x2014;", "&#0;", "&#128;", "&copy", "&ampx", "&"]
+    frags += [" ", "  ", "\n", "\n\n\n", "\r\n", "\t", "\xa0", "\u3000", "\x00", "é", "—"]
+    frags += ["e\u0301", "word", "lorem ipsum"]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(3000):
+        s = "".join(rng.choice(frags) for _ in range(rng.randint(0, 30)))
+        max_len = (1, 10, 512, 4000, 100_000)[i % 5]
+        assert parse_mod.html_to_text(s, max_len) == _reference_html_to_text(s, max_len)
+        assert parse_mod.html_to_text(s, max_len, keep_paragraphs=True) == _reference_html_to_text(
+            s, max_len, keep_paragraphs=True
+        )
+        # summary and content converted together when they are the same HTML
+        raw = {"title": "t", "description": s, "content": [{"value": s}], "tags": [{"term": s}]}
+        e = parse_mod._build_entry(raw, URL, None, now)
+        assert e is not None
+        summary = _reference_html_to_text(s, SUMMARY_MAX)
+        content = _reference_html_to_text(s, CONTENT_MAX, keep_paragraphs=True)
+        assert (e.summary, e.content) == (
+            summary or clean_text(content, SUMMARY_MAX),
+            content or None,
+        )
+        assert e.tags == ([t] if (t := _reference_html_to_text(s, 100)) else [])
 
 
 # -- property tests --------------------------------------------------------------------------

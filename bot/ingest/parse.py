@@ -55,7 +55,7 @@ import feedparser
 from feedparser.datetimes import _parse_date as _feedparser_parse_date
 
 from bot.ingest.normalize import clean_text, clean_text_pair
-from bot.ingest.types import ParsedEntry, ParsedFeed
+from bot.ingest.types import FeedParseError, ParsedEntry, ParsedFeed
 
 __all__ = [
     "AUTHOR_MAX",
@@ -88,18 +88,6 @@ LANGUAGE_MAX: Final = 35
 AUTHOR_FIELD_RAW_MAX: Final = 1_024
 #: Dates before this year are treated as bogus ("0000-00-00", 1970 fallbacks of broken CMSs).
 MIN_YEAR: Final = 1971
-
-
-class FeedParseError(Exception):
-    """The body is not a usable feed; ``str(err)`` is a short human-readable reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type[FeedParseError], tuple[str]]:
-        # Crosses the process boundary from ParserPool workers.
-        return (FeedParseError, (self.reason,))
 
 
 # ============================================================================================

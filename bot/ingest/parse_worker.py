@@ -43,7 +43,7 @@ _WARMUP = (
 def _extract_page(body: bytes, url: str) -> object:
     """Full-text extraction of an article page (trafilatura is imported on the first page)."""
     from bot.ingest.fulltext import extract_article
-    from bot.ingest.parse import FeedParseError
+    from bot.ingest.types import FeedParseError
 
     return extract_article(body, url) or FeedParseError("no article found")
 

@@ -22,8 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from bot.ingest.fulltext import Extracted
-from bot.ingest.parse import FeedParseError
-from bot.ingest.types import ParsedFeed
+from bot.ingest.types import FeedParseError, ParsedFeed
 from bot.lifecycle import AsyncClosing
 
 log = logging.getLogger(__name__)

@@ -72,3 +72,19 @@ class ParsedFeed:
     parser: str  # which parser produced it ("fastfeedparser", "feedparser")
     bozo: str | None = None  # a tolerated problem (e.g. "declared utf-8, was windows-1251")
     prepared_for: str | None = None  # the feed URL prepare_feed scoped the identities to
+
+
+class FeedParseError(Exception):
+    """The body is not a usable feed; ``str(err)`` is a short human-readable reason.
+
+    Defined here, not in :mod:`bot.ingest.parse`, so the bot's process can handle parse
+    results without importing the parsers (they only run in the worker processes).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FeedParseError], tuple[str]]:
+        # Crosses the process boundary from ParserPool workers.
+        return (FeedParseError, (self.reason,))

@@ -22,7 +22,6 @@ from sqlmodel import Session, select
 
 from bot.ingest.fulltext import Extracted
 from bot.ingest.normalize import site_of
-from bot.ingest.parse import FeedParseError
 from bot.ingest.policy import (
     PollPolicy,
     Verdict,
@@ -33,7 +32,7 @@ from bot.ingest.policy import (
     should_disable,
 )
 from bot.ingest.prepare import prepare_feed
-from bot.ingest.types import FetchResult, ParsedFeed
+from bot.ingest.types import FeedParseError, FetchResult, ParsedFeed
 from storage.articles import ArticleDraft, StoreResult, store_articles
 from storage.db import Database
 from storage.feeds import due_feed_ids, record_event

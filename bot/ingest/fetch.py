@@ -33,6 +33,7 @@ import re
 import ssl
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -87,15 +88,11 @@ DECODE_CHUNK: Final = 64 * 1024
 #: anything bigger (or of unknown size) is cheaper to abandon with its connection.
 _DRAIN_LIMIT: Final = 16 * 1024
 _NO_BODY: Final = frozenset({204, 304})
-#: Size of the keep-alive pool. httpcore closes idle connections whenever the pool holds more
-#: than this many connections *in total* (busy ones included), so it must sit a little above
-#: the fetches in flight (the updater runs 16 feeds plus a few article pages) for a connection
-#: to survive until the next request to its host in the same pass: a redirect to the same
-#: site, or several feeds of one publisher. Across passes (15 minutes apart) nothing survives
-#: anyway. And not more: httpcore scans every pooled connection, quadratically, on every
-#: request and every response close, so a pool of 50 (one connection per feed host) cost more
-#: CPU than the HTTP exchanges themselves, and 32 is already measurably slower than 20.
-KEEPALIVE_CONNECTIONS: Final = 20
+#: Connection pools (one per host, see ``Fetcher._pool_for``) kept for hosts nobody is
+#: fetching from right now, so a connection survives until the next request to its host in the
+#: same pass (a redirect to the same site, several feeds of one publisher, a feed and then its
+#: article pages). Across passes (15 minutes apart) nothing survives anyway.
+IDLE_HOST_POOLS: Final = 32
 KEEPALIVE_EXPIRY: Final = 15.0
 
 
@@ -379,19 +376,11 @@ class Fetcher(AsyncClosing):
         self._overall = asyncio.Semaphore(max_connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._host_users: dict[str, int] = {}
-        pool = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=min(max_connections, KEEPALIVE_CONNECTIONS),
-            keepalive_expiry=KEEPALIVE_EXPIRY,
+        self._ssl_context = (
+            ssl_context if ssl_context is not None else httpx.create_ssl_context(trust_env=False)
         )
-        # No proxy, never from the environment either: a proxy would do the DNS lookup and the
-        # guard would only ever see the proxy's address.
-        self._transport = guarded_transport(
-            allow_private=allow_private,
-            allow_hosts=self.allow_hosts,
-            limits=pool,
-            ssl_context=ssl_context,
-        )
+        # One small connection pool per host (see _pool_for), most recently used last.
+        self._pools: OrderedDict[str, httpx.AsyncHTTPTransport] = OrderedDict()
         self._cookies = httpx.Cookies()
         timeout = httpx.Timeout(
             connect=limits.connect_timeout,
@@ -407,7 +396,48 @@ class Fetcher(AsyncClosing):
         )
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            await pool.aclose()
+
+    def _pool_for(self, host: str) -> httpx.AsyncHTTPTransport:
+        """The connection pool of ``host`` (made on first use; the caller holds its slot).
+
+        Why per host: httpcore's pool matches every queued request against every pooled
+        connection on each request and each response close — quadratic in requests in flight
+        × connections. One shared pool over hundreds of feed hosts spent more CPU on that scan
+        than on the HTTP exchanges. A host's pool holds at most ``per_host`` connections (the
+        host slot already bounds requests to it), so each scan is a handful of steps. Pools of
+        hosts nobody is using are closed beyond :data:`IDLE_HOST_POOLS` (oldest first), which
+        also bounds the keep-alive connections kept open.
+        """
+        pool = self._pools.get(host)
+        if pool is None:
+            # No proxy, never from the environment either: a proxy would do the DNS lookup and
+            # the guard would only ever see the proxy's address.
+            pool = self._pools[host] = guarded_transport(
+                allow_private=self.allow_private,
+                allow_hosts=self.allow_hosts,
+                limits=httpx.Limits(
+                    max_connections=self.per_host,
+                    max_keepalive_connections=self.per_host,
+                    keepalive_expiry=KEEPALIVE_EXPIRY,
+                ),
+                ssl_context=self._ssl_context,
+            )
+        else:
+            self._pools.move_to_end(host)
+        return pool
+
+    async def _trim_pools(self) -> None:
+        """Close the least recently used pools of idle hosts beyond :data:`IDLE_HOST_POOLS`."""
+        excess = len(self._pools) - IDLE_HOST_POOLS
+        if excess <= 0:
+            return
+        idle = [h for h in self._pools if h not in self._host_users][:excess]
+        for host in idle:
+            await self._pools.pop(host).aclose()
 
     # ------------------------------------------------------------------ public
     async def fetch(
@@ -496,7 +526,7 @@ class Fetcher(AsyncClosing):
         request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)
         if self._cookies:
             self._cookies.set_cookie_header(request)
-        response = await self._transport.handle_async_request(request)
+        response = await self._pool_for(url.host).handle_async_request(request)
         response.request = request  # what AsyncClient.send would set: response.url needs it
         fields = dict(response.headers.items())
         if "set-cookie" in fields:
@@ -639,6 +669,8 @@ class _HostSlot:
     async def __aexit__(self, *exc_info: object) -> None:
         self._fetcher._hosts[self._host].release()
         self._release_user()
+        if self._host not in self._fetcher._host_users:
+            await self._fetcher._trim_pools()
 
     def _release_user(self) -> None:
         users = self._fetcher._host_users[self._host] - 1

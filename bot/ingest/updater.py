@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from bot.ingest.fulltext import Extracted
@@ -333,7 +333,17 @@ def _settle(
 
 
 def _run_jobs(session: Session, jobs: list[_Job]) -> list[Any]:
-    return [fn(session, *args, **kwargs) for fn, args, kwargs in jobs]
+    """Run a batch of database steps in one transaction; plain 304s as one executemany."""
+    results: list[Any] = [None] * len(jobs)
+    not_modified: list[dict[str, Any]] = []
+    for i, (fn, args, kwargs) in enumerate(jobs):
+        if fn is _record_not_modified and _plain_not_modified(args[0], args[1]):
+            not_modified.append(_not_modified_params(*args))
+        else:
+            results[i] = fn(session, *args, **kwargs)
+    if not_modified:
+        session.connection().execute(_NOT_MODIFIED, not_modified)
+    return results
 
 
 def _run_snapshots(session: Session, jobs: list[_Job]) -> list[Any]:
@@ -572,34 +582,51 @@ def _record_success(
         _apply_success(session, feed, snapshot, result, config)
 
 
+#: The bookkeeping of a plain 304 (what :func:`_apply_success` writes), one statement for
+#: every 304 of a batch: most polls end here.
+_NOT_MODIFIED = (
+    update(_FEEDS)
+    .where(_FEEDS.c.id == bindparam("b_id"))
+    .values(
+        last_status=bindparam("b_status"),
+        last_error=None,
+        error_count=0,
+        parse_error_count=0,
+        last_fetched_at=bindparam("b_now"),
+        last_success_at=bindparam("b_now"),
+        next_check_at=bindparam("b_next"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _plain_not_modified(snapshot: _FeedSnapshot, result: FetchResult) -> bool:
+    """No redirect state to track: the 304 is pure bookkeeping (no ORM row needed)."""
+    return snapshot.redirect_url is None and result.permanent_redirect is None
+
+
+def _not_modified_params(
+    snapshot: _FeedSnapshot, result: FetchResult, config: UpdaterConfig
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "b_id": snapshot.id,
+        "b_status": result.status,
+        "b_now": now,
+        "b_next": next_check_ok(
+            now, config.policy, max_age=result.max_age, retry_after=result.retry_after
+        ),
+    }
+
+
 def _record_not_modified(
     session: Session, snapshot: _FeedSnapshot, result: FetchResult, config: UpdaterConfig
 ) -> None:
-    """A 304: the same bookkeeping as :func:`_apply_success`, as one Core ``UPDATE``.
-
-    Most polls end here, so it skips loading the ORM row; a feed with redirect state to
-    track takes the full path.
-    """
-    if snapshot.redirect_url is not None or result.permanent_redirect is not None:
+    """A 304 on its own (batches run plain ones together, see :func:`_run_jobs`)."""
+    if not _plain_not_modified(snapshot, result):
         _record_success(session, snapshot, result, None, config)
         return
-    now = utcnow()
-    session.execute(
-        update(_FEEDS)
-        .where(_FEEDS.c.id == snapshot.id)
-        .values(
-            last_status=result.status,
-            last_error=None,
-            error_count=0,
-            parse_error_count=0,
-            last_fetched_at=now,
-            last_success_at=now,
-            next_check_at=next_check_ok(
-                now, config.policy, max_age=result.max_age, retry_after=result.retry_after
-            ),
-            updated_at=now,
-        )
-    )
+    session.connection().execute(_NOT_MODIFIED, _not_modified_params(snapshot, result, config))
 
 
 def _apply_success(

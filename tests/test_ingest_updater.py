@@ -88,6 +88,31 @@ async def test_second_pass_stores_nothing_new(
     assert server.last_request("/etag.xml").headers["if-none-match"] == '"v1"'
 
 
+async def test_a_304_is_recorded_and_rescheduled(
+    db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
+) -> None:
+    server.add_feed("/etag.xml", feed_of(3, site="a.example"), etag='"v1"')
+    feed_id = add(db, server.url("/etag.xml"))
+    updater = make_updater(db, fetcher, pool)
+    await updater.run_pass(include_all=True)
+    with db.session() as s:  # as if the last poll had failed: a 304 must clear that
+        feed = s.get(Feed, feed_id)
+        assert feed is not None
+        feed.error_count, feed.last_error, feed.last_status = 2, "HTTP 503", 503
+        feed.next_check_at = None
+        s.add(feed)
+    before = datetime.now(UTC)
+    report = await updater.run_pass(include_all=True)
+    assert [o.result for o in report.outcomes] == ["not_modified"]
+    feed = feed_row(db, feed_id)
+    assert (feed.last_status, feed.error_count, feed.last_error) == (304, 0, None)
+    assert feed.etag == '"v1"'  # validators kept for the next poll
+    assert feed.last_success_at is not None
+    assert feed.last_success_at >= before - timedelta(seconds=1)
+    assert feed.next_check_at is not None
+    assert timedelta(minutes=10) < feed.next_check_at - before <= timedelta(minutes=20)
+
+
 async def test_a_broken_feed_never_stops_the_others(
     db: Database, server: FeedServer, fetcher: Fetcher, pool: ParserPool
 ) -> None:

@@ -197,23 +197,11 @@ def normalize(text: str) -> NormText:
 
 #: Runs to squeeze before scanning: whitespace runs ("New  Horizons", line breaks) and spaced
 #: punctuation that normally sits *inside* a name when it occurs ("Chang'e - 7", "A & B").
-_SQUEEZE = re.compile(r"\s(?:[-–—‐/&'’\".]*\s)+")
-
-
-#: ASCII substrings without which :data:`_SQUEEZE` cannot match (checked with ``in``: a C
-#: substring search is ~30x cheaper than letting the regex visit every space).
-_SQUEEZE_SEEDS = (
-    "  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f",
-    " -", " /", " &", " '", ' "', " .",
-)  # fmt: skip
-_SQUEEZE_NON_ASCII = frozenset("–—‐’")
-
-
-def _may_squeeze(text: str, residue: str) -> bool:
-    """False when ``text`` certainly has no :data:`_SQUEEZE` run (most plain articles)."""
-    if residue and any(c.isspace() or c in _SQUEEZE_NON_ASCII for c in set(residue)):
-        return True
-    return any(seed in text for seed in _SQUEEZE_SEEDS)
+#: A whitespace character, then the longest stretch of whitespace/those marks that ends in
+#: whitespace. Written as one character-class repeat rather than ``\s(?:[…]*\s)+`` (same
+#: matches): ``re`` runs a class repeat in one tight loop instead of a group per iteration,
+#: and the pattern is tried at every space of the article.
+_SQUEEZE = re.compile(r"\s[\s\-–—‐/&'’\".]*\s")
 
 
 def scan_text(text: str) -> NormText:
@@ -226,18 +214,33 @@ def scan_text(text: str) -> NormText:
     (a full :func:`normalize` squeezes every ", " and ". ": ~100 runs per KB, all mapped with
     Python list arithmetic). The full :func:`normalize` is only used for characters that expand
     when folded ("ß", ligatures, combining marks).
+
+    The text is folded once, *then* squeezed: on this path :func:`fold` maps each character to
+    one character and every squeezed character (whitespace, dashes, "&", "/", quotes, ".") to a
+    space, so cutting the runs out of the folded text equals folding the squeezed text. That
+    saves a ``re.sub`` and a second fold (~23 → ~12 µs on a 550-character news item).
     """
     raw, residue = _non_ascii(text)
     if residue and _SLOW_RE.search(residue):
         return normalize(text)
-    if not _may_squeeze(text, residue):
-        return NormText(_fold_parts(text, raw, residue))
-    bounds = [m.span() for m in _SQUEEZE.finditer(text)]
-    if not bounds:
-        return NormText(_fold_parts(text, raw, residue))
-    shifts = list(accumulate(e - s - 1 for s, e in bounds))
-    runs = [e - shift for (_, e), shift in zip(bounds, shifts, strict=True)]
-    return NormText(fold(_SQUEEZE.sub(" ", text)), tuple(runs), tuple(shifts))
+    folded = _fold_parts(text, raw, residue)
+    first = _SQUEEZE.search(text)
+    if first is None:
+        return NormText(folded)
+    runs: list[int] = []
+    shifts: list[int] = []
+    pieces: list[str] = []
+    prev = shift = 0
+    for m in _SQUEEZE.finditer(text, first.start()):
+        s, e = m.span()
+        pieces.append(folded[prev:s])
+        prev = e
+        shift += e - s - 1
+        shifts.append(shift)
+        # after squeezing, the char following run k sits at its original index minus the shift
+        runs.append(e - shift)
+    pieces.append(folded[prev:])
+    return NormText(" ".join(pieces), tuple(runs), tuple(shifts))
 
 
 def raw_key(name: str) -> str | None:

@@ -18,7 +18,8 @@ AnalyseFn = Callable[[str, str, str | None], Any]
 
 
 def prepare_feed(parsed: ParsedFeed, feed_url: str, analyser: AnalyseFn | None = None) -> None:
-    """Fill each entry's identity, canonical URL and content hash (in place), drop duplicates.
+    """Fill each entry's identity, canonical URL and content hash (in place), drop duplicates
+    and the fields the store does not keep (``summary_html``, ``tags``).
 
     Identities are scoped to ``feed_url`` (the feed's stored URL, not the URL after
     redirects), as :func:`bot.ingest.normalize.assign_identities` documents. With an
@@ -27,6 +28,10 @@ def prepare_feed(parsed: ParsedFeed, feed_url: str, analyser: AnalyseFn | None =
     """
     entries = []
     for identity, entry in assign_identities(feed_url, parsed.entries):
+        # Not stored (the article keeps plain text): dropped here so they do not cross the
+        # pipe back from the worker — the original HTML was the largest part of the message.
+        entry.summary_html = None
+        entry.tags = []
         entry.identity = identity
         entry.canonical_url = canonical_url(entry.link) if entry.link else None
         entry.content_hash = content_hash(entry)

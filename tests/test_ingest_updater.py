@@ -407,6 +407,7 @@ async def test_documents_not_prepared_in_a_worker_are_linked_in_process(
             content_type: str | None,
             max_entries: int,
             feed_url: str | None = None,
+            analyse_limit: int | None = None,
         ) -> ParsedFeed:
             return parse_feed(body, url=url, content_type=content_type, max_entries=max_entries)
 
@@ -435,3 +436,23 @@ async def test_full_text_articles_are_linked_from_the_page_text(
     [(slugs, _countries)] = _links(db).values()
     # "Hera", "Didymos" and DART are only in the page, not in the feed's excerpt
     assert "hera" in slugs
+
+
+async def test_entries_beyond_the_analysed_ones_are_still_linked(
+    db: Database, server: FeedServer, fetcher: Fetcher, knowledge: Knowledge
+) -> None:
+    """The worker analyses only the newest entries the store may keep; older ones stored
+    later (the backfill left them out the first time) are analysed by the store itself."""
+    server.add("/six.xml", rss([item(i, site="six.example") for i in range(6)]))
+    add(db, server.url("/six.xml"))
+    config = dataclasses.replace(CONFIG, backfill=3, max_new_per_fetch=3)
+    async with ParserPool(max_workers=1, analyser=knowledge.analyser) as pool:
+        updater = Updater(db, fetcher, pool, config, linking=knowledge)
+        first = await updater.run_pass(include_all=True)
+        second = await updater.run_pass(include_all=True)
+    assert (first.new, second.new) == (3, 3)
+    assert second.links.articles == 3
+    links = _links(db)  # asserts every stored article was linked
+    assert len(links) == 6
+    # every synthetic story names its mission in the title (Hera/Psyche/SLIM need context)
+    assert sum(bool(slugs) for slugs, _c in links.values()) >= 4

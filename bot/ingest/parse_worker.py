@@ -49,8 +49,9 @@ def _extract_page(body: bytes, url: str) -> object:
 
 
 def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: Any = None) -> None:
-    """Receive batches of ``(body, url, content_type, max_entries, feed_url, kind)``; send
-    one result each (``kind`` "page": full-text extraction of an article page instead).
+    """Receive batches of ``(body, url, content_type, max_entries, feed_url, kind,
+    analyse_limit)``; send one result each (``kind`` "page": full-text extraction of an
+    article page instead).
 
     Results are streamed one per document (a ``ParsedFeed`` or a ``FeedParseError``) so the
     parent can tell which document was running when it had to kill the worker. With a
@@ -82,7 +83,7 @@ def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: 
             return
         if batch is None:
             return
-        for body, url, content_type, max_entries, feed_url, kind in batch:
+        for body, url, content_type, max_entries, feed_url, kind, analyse_limit in batch:
             result: object
             try:
                 if kind == "page":
@@ -92,7 +93,7 @@ def worker_main(conn: Connection, memory_limit_mb: int | None = None, analyser: 
                         body, url=url, content_type=content_type, max_entries=max_entries
                     )
                     if feed_url is not None:
-                        prepare_feed(result, feed_url, analyser)
+                        prepare_feed(result, feed_url, analyser, analyse_limit=analyse_limit)
             except FeedParseError as exc:
                 result = exc
             except MemoryError:

@@ -43,6 +43,7 @@ class ParseItem:
     max_entries: int = 100
     feed_url: str | None = None
     kind: str = "feed"  # or "page": an article page for full-text extraction
+    analyse_limit: int | None = None  # analyse only the newest N entries (see prepare_feed)
 
 
 ParseResult = ParsedFeed | Extracted | FeedParseError
@@ -225,13 +226,16 @@ class ParserPool(AsyncClosing):
         content_type: str | None = None,
         max_entries: int = 100,
         feed_url: str | None = None,
+        analyse_limit: int | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109 - enforced in the worker, not by asyncio
     ) -> ParsedFeed:
         """:func:`parse_feed` in a worker; raises ``FeedParseError("parser timed out")``.
 
         With ``feed_url``, the entries come back prepared for storage (see :class:`ParseItem`).
         """
-        item = ParseItem(body, url, content_type, max_entries, feed_url)
+        item = ParseItem(
+            body, url, content_type, max_entries, feed_url, analyse_limit=analyse_limit
+        )
         [result] = await self._run_batch([item], timeout)
         if isinstance(result, FeedParseError):
             raise result
@@ -314,7 +318,15 @@ class ParserPool(AsyncClosing):
                     conn = slot.ensure_alive()
                     conn.send(
                         [
-                            (i.body, i.url, i.content_type, i.max_entries, i.feed_url, i.kind)
+                            (
+                                i.body,
+                                i.url,
+                                i.content_type,
+                                i.max_entries,
+                                i.feed_url,
+                                i.kind,
+                                i.analyse_limit,
+                            )
                             for i in pending
                         ]
                     )

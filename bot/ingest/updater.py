@@ -62,6 +62,7 @@ class ParserLike(Protocol):
         content_type: str | None,
         max_entries: int,
         feed_url: str | None = None,
+        analyse_limit: int | None = None,
     ) -> ParsedFeed: ...
 
     async def extract_page(self, body: bytes, url: str) -> Extracted | None: ...
@@ -248,6 +249,7 @@ def entries_to_drafts(feed: _FeedSnapshot, parsed: ParsedFeed) -> list[ArticleDr
                 analysis=entry.analysis,
             )
         )
+    # The same order prepare_feed analyses in (newest first, stable for equal dates).
     drafts.sort(key=lambda d: d.published_at.timestamp() if d.published_at else 0, reverse=True)
     return drafts
 
@@ -473,6 +475,9 @@ class Updater:
             if disabled:
                 outcome.result = "disabled"
             return
+        # A new feed stores only its newest `backfill` items, a known one at most
+        # `max_new_per_fetch` new ones per fetch: the parser analyses no more than that.
+        limit = self.config.backfill if feed.never_succeeded else self.config.max_new_per_fetch
         try:
             parsed = await self.parser.parse(
                 result.body,
@@ -480,6 +485,7 @@ class Updater:
                 content_type=result.content_type,
                 max_entries=self.config.max_entries,
                 feed_url=feed.url,
+                analyse_limit=limit,
             )
         except FeedParseError as exc:
             outcome.result, outcome.error = "error", f"not a usable feed: {exc}"
@@ -498,7 +504,6 @@ class Updater:
         drafts = entries_to_drafts(feed, parsed)
         if feed.full_text and drafts:
             await self._fill_full_text(drafts)
-        limit = self.config.backfill if feed.never_succeeded else self.config.max_new_per_fetch
         stored, links = await self._writes.run(
             _store, feed, drafts, result, parsed, limit, self.config, self.linking
         )

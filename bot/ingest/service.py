@@ -10,7 +10,7 @@ from typing import Self
 from bot.ingest.fetch import Fetcher, FetchLimits
 from bot.ingest.policy import PollPolicy
 from bot.ingest.pool import ParserPool
-from bot.ingest.updater import NewArticlesHook, Updater, UpdaterConfig
+from bot.ingest.updater import Updater, UpdaterConfig
 from bot.knowledge.service import Knowledge
 from bot.lifecycle import AsyncClosing
 from config.feeds import load_feed_specs
@@ -54,15 +54,13 @@ class IngestService(AsyncClosing):
         db: Database,
         *,
         knowledge: Knowledge | None = None,
-        on_new_articles: NewArticlesHook | None = None,
         parser_workers: int = 2,
     ) -> None:
         """``knowledge``: link new and edited articles as they are stored (the analysis runs
-        in the parser workers). ``on_new_articles``: called after each pass with new ids."""
+        in the parser workers)."""
         self.settings = settings
         self.db = db
         self.knowledge = knowledge
-        self._on_new = on_new_articles
         self._parser_workers = parser_workers
         self.fetcher: Fetcher | None = None
         self.parser: ParserPool | None = None
@@ -79,7 +77,6 @@ class IngestService(AsyncClosing):
             self.parser,
             updater_config(self.settings),
             linking=self.knowledge,
-            on_new_articles=self._on_new,
         )
         return self.updater
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -41,8 +41,6 @@ from storage.models import Article, Feed
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-NewArticlesHook = Callable[[list[int]], Awaitable[None]]
 
 
 class FetcherLike(Protocol):
@@ -364,17 +362,14 @@ class Updater:
         config: UpdaterConfig | None = None,
         *,
         linking: Linking | None = None,
-        on_new_articles: NewArticlesHook | None = None,
     ) -> None:
         """``linking``: write mission/agency/country links and partner facts of new and
-        edited articles in the same transaction as the articles (``None``: no linking).
-        ``on_new_articles`` is called once per pass with the new article ids."""
+        edited articles in the same transaction as the articles (``None``: no linking)."""
         self.db = db
         self.fetcher = fetcher
         self.parser = parser
         self.config = config or UpdaterConfig()
         self.linking = linking
-        self.on_new_articles = on_new_articles
         self._running = asyncio.Lock()
         self._writes = _Batcher(db)
         self._reads = _Batcher(db, _run_snapshots)
@@ -412,12 +407,6 @@ class Updater:
             await asyncio.gather(*(one(snapshot) for snapshot in snapshots))
             report.outcomes.sort(key=lambda o: o.feed_id)
             report.elapsed = time.perf_counter() - started
-            new_ids = [i for o in report.outcomes for i in o.new_ids]
-            if new_ids and self.on_new_articles is not None:
-                try:
-                    await self.on_new_articles(new_ids)
-                except Exception:
-                    log.exception("new-article hook failed for %d articles", len(new_ids))
             links = report.links
             log.info(
                 "update pass: %s; linked %d articles (%d mission links, %d partner facts)",

@@ -26,10 +26,15 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from bot.knowledge.analysis import EXTRACT_MAX_CHARS, Analysis, analyse, article_text
+from bot.knowledge.analysis import (
+    EXTRACT_MAX_CHARS,
+    Analysis,
+    analyse,
+    article_text,
+    fact_key_prefix,
+)
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.linker import Linker
-from bot.knowledge.textnorm import fold_key
 from storage.db import Database
 from storage.models import (
     Agency,
@@ -89,14 +94,13 @@ def fact_key(
     article_id: int | None,
 ) -> str:  # fmt: skip
     """sha256 of the normalized (mission, country, agency, payload, article or 'catalog')."""
-    parts = (
-        mission,
-        (country or "").upper(),
-        fold_key(agency or ""),
-        fold_key(payload or ""),
-        "catalog" if article_id is None else str(article_id),
-    )
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    prefix = fact_key_prefix(mission, country, agency, payload)
+    return keyed(prefix, "catalog" if article_id is None else str(article_id))
+
+
+def keyed(prefix: str, article: str) -> str:
+    """The fact key from its :func:`fact_key_prefix` and the article id (or "catalog")."""
+    return hashlib.sha256((prefix + article).encode()).hexdigest()
 
 
 def _table(model: Any) -> Table:
@@ -333,9 +337,7 @@ def write_links(
         for cand in found.facts:
             if cand.mission_slug not in mission_ids:
                 continue
-            key = fact_key(
-                cand.mission_slug, cand.country_code, cand.agency_abbrev, cand.payload, article_id
-            )
+            key = keyed(cand.key_prefix, str(article_id))
             facts[key] = (
                 key, mission_ids[cand.mission_slug], cand.country_code,
                 agency_ids.get(cand.agency_abbrev or ""),

@@ -111,3 +111,17 @@ def test_article_text_leaves_out_a_summary_the_content_contains() -> None:
     assert article_text("T", "A different excerpt.", content).count("Swedish") == 1
     assert article_text("T", "A different excerpt.", content).startswith("T.\nA different")
     assert article_text("T", "Summary only.", None) == "T.\nSummary only."
+
+
+def test_fact_keys_keep_their_stored_format() -> None:
+    """Fact keys are stored (unique): the worker-side prefix must give the very same digest."""
+    import hashlib
+
+    from storage.knowledge import fact_key
+
+    expected = hashlib.sha256(
+        "\x1f".join(["change-6", "SE", "sncs", "negativeiondetector", "42"]).encode()
+    ).hexdigest()
+    assert fact_key("change-6", "se", "SNCS", "Negative-ion  detector", 42) == expected
+    catalog = hashlib.sha256("\x1f".join(["juice", "", "", "", "catalog"]).encode()).hexdigest()
+    assert fact_key("juice", None, None, None, None) == catalog

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.extract import extract_partners
 from bot.knowledge.linker import Linker
+from bot.knowledge.textnorm import fold_key
 
 #: Extraction reads at most this much of an article (characters). Partner facts are stated in
 #: the first paragraphs of a news story; 20,000 characters is ~3,000 words, far more than the
@@ -40,6 +41,20 @@ class Fact(NamedTuple):
     role: str | None
     evidence: str
     confidence: float
+    key_prefix: str  # fact_key_prefix(...): the store adds the article id and hashes it
+
+
+def fact_key_prefix(
+    mission: str, country: str | None, agency: str | None, payload: str | None
+) -> str:
+    """The normalized (mission, country, agency, payload) part of a fact's key.
+
+    Computed where the fact is found (in the parser workers for ingestion): the folding is the
+    costly part of the key, and the database writer, the critical path of a big pass, is then
+    left with one hash per fact.
+    """
+    parts = (mission, (country or "").upper(), fold_key(agency or ""), fold_key(payload or ""))
+    return "\x1f".join(parts) + "\x1f"
 
 
 @dataclass(slots=True)
@@ -107,6 +122,7 @@ def analyse(
             Fact(
                 c.mission_slug, c.country_code, c.agency_abbrev, c.institution, c.payload,
                 c.role, c.evidence, c.confidence,
+                fact_key_prefix(c.mission_slug, c.country_code, c.agency_abbrev, c.payload),
             )
             for c in extract_partners(text, catalog, linker, max_chars=EXTRACT_MAX_CHARS)
         ]  # fmt: skip

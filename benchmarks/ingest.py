@@ -612,6 +612,16 @@ def _write(
             COMMAND,
         )
     ]
+    if ow is not full:
+        summary.append(
+            SummaryRow(
+                "ingest: cold, production setting (a new feed keeps its newest 20), fetch→link",
+                f"{ow.cold_s:.2f} s / {best_cold:.2f} s = {ow.cold_s / best_cold:.2f}×",
+                "report (target compares all stored)",
+                "—",
+                COMMAND,
+            )
+        )
     if nolink is not None:
         summary.append(
             SummaryRow(

@@ -7,16 +7,21 @@ on a shared server never collide), migrated once, every table truncated before e
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot.knowledge.catalog import Catalog, load_catalog
+from bot.knowledge.linker import Linker
 from storage.db import Database, upgrade_database
 from storage.models import metadata
 
@@ -130,3 +135,42 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if key.startswith("ORBITWIRE_") and key != PG_ENV:
             monkeypatch.delenv(key, raising=False)
     return monkeypatch
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """The bundled mission catalog (loaded once: it is read-only)."""
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def linker(catalog: Catalog) -> Linker:
+    """A linker over the bundled catalog (built once; linking keeps no state between texts
+    beyond a one-entry cache)."""
+    return Linker(catalog)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[str]]], None]:
+    """Map host names to addresses on the running loop's ``getaddrinfo`` (others: real DNS)."""
+
+    def install(table: dict[str, list[str]]) -> None:
+        loop = asyncio.get_running_loop()
+        real = loop.getaddrinfo
+
+        async def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            name = host.decode() if isinstance(host, bytes) else host
+            if name in table:
+                if not table[name]:
+                    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+                out = []
+                for ip in table[name]:
+                    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+                    sockaddr = (ip, int(port), 0, 0) if ":" in ip else (ip, int(port))
+                    out.append((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
+                return out
+            return await real(host, port, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "getaddrinfo", fake)
+
+    return install

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import sys
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.knowledge.catalog import Catalog, load_catalog
+from bot.knowledge.catalog import Catalog
 from bot.knowledge.extract import (
     _ABBREVIATIONS,
     _NP_STOP,
@@ -24,16 +23,6 @@ from bot.knowledge.linker import Linker
 
 #: The sentence-end pattern as first written ("[.!?]+"); the module's is an equivalent rewrite.
 _REFERENCE_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9\u4e00-\u9fff])")
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def linker(catalog: Catalog) -> Linker:
-    return Linker(catalog)
 
 
 def _reference_split(text: str, max_chars: int | None = None) -> list[tuple[int, int]]:

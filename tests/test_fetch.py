@@ -16,7 +16,6 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import brotli  # type: ignore[import-untyped]
 import httpx
@@ -61,32 +60,6 @@ def server() -> Iterator[FeedServer]:
 async def fetcher() -> AsyncIterator[Fetcher]:
     async with Fetcher(allow_private=True) as f:
         yield f
-
-
-@pytest.fixture
-def fake_dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[str]]], None]:
-    """Map host names to addresses on the running loop's ``getaddrinfo`` (others: real DNS)."""
-
-    def install(table: dict[str, list[str]]) -> None:
-        loop = asyncio.get_running_loop()
-        real = loop.getaddrinfo
-
-        async def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-            name = host.decode() if isinstance(host, bytes) else host
-            if name in table:
-                if not table[name]:
-                    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-                out = []
-                for ip in table[name]:
-                    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-                    sockaddr = (ip, int(port), 0, 0) if ":" in ip else (ip, int(port))
-                    out.append((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
-                return out
-            return await real(host, port, *args, **kwargs)
-
-        monkeypatch.setattr(loop, "getaddrinfo", fake)
-
-    return install
 
 
 # ----------------------------------------------------------------------------- basics

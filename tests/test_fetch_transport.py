@@ -18,7 +18,6 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpcore
 import pytest
@@ -70,28 +69,6 @@ def server() -> Iterator[FeedServer]:
 
 def client_context() -> ssl.SSLContext:
     return ssl.create_default_context(cadata=TEST_CA)
-
-
-@pytest.fixture
-def fake_dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[str]]], None]:
-    """Map host names to addresses on the running loop's ``getaddrinfo``."""
-
-    def install(table: dict[str, list[str]]) -> None:
-        loop = asyncio.get_running_loop()
-        real = loop.getaddrinfo
-
-        async def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-            name = host.decode() if isinstance(host, bytes) else host
-            if name in table:
-                return [
-                    (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, int(port)))
-                    for ip in table[name]
-                ]
-            return await real(host, port, *args, **kwargs)
-
-        monkeypatch.setattr(loop, "getaddrinfo", fake)
-
-    return install
 
 
 class TLSServer:

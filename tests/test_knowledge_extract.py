@@ -5,24 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from bot.knowledge.catalog import Catalog, load_catalog
+from bot.knowledge.catalog import Catalog
 from bot.knowledge.extract import PartnerCandidate, extract_partners, split_sentences
 from bot.knowledge.linker import Linker
 
 LABELLED = Path(__file__).parent / "data" / "partners_labelled.yaml"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def linker(catalog: Catalog) -> Linker:
-    return Linker(catalog)
 
 
 def _pairs(cands: list[PartnerCandidate]) -> set[tuple[str, str]]:

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.knowledge.catalog import Catalog, flag_emoji, load_catalog
+from bot.knowledge.catalog import Catalog, flag_emoji
 from bot.knowledge.linker import Linker
 from bot.knowledge.textnorm import normalize, pattern_variants
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def linker(catalog: Catalog) -> Linker:
-    return Linker(catalog)
 
 
 @pytest.mark.parametrize(

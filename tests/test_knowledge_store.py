@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from bot.knowledge.catalog import Catalog, load_catalog
+from bot.knowledge.catalog import Catalog
 from bot.knowledge.linker import Linker
 from storage.db import Database
 from storage.knowledge import link_articles, relink_all, seed_catalog
@@ -19,16 +18,6 @@ from storage.models import (
     Mission,
     PartnerFact,
 )
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def linker(catalog: Catalog) -> Linker:
-    return Linker(catalog)
 
 
 def _count(session: Session, model: type, *where: object) -> int:

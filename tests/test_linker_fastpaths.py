@@ -8,20 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.knowledge.catalog import Catalog, load_catalog
 from bot.knowledge.linker import Linker, Pattern, _drop_overlaps, _first, _second
 
 Hit = tuple[int, int, Pattern]
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def linker(catalog: Catalog) -> Linker:
-    return Linker(catalog)
 
 
 def _reference_drop_overlaps(hits: list[Hit]) -> list[Hit]:

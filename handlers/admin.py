@@ -40,6 +40,7 @@ from bot.context import AppServices, services_of
 from bot.ingest.netguard import GuardError, check_url
 from bot.jobs import resolve_channels
 from bot.publish.render import RenderedPost
+from handlers.common import command_args
 from storage import queue as store
 from storage.channels import set_chat_id, set_paused
 from storage.feeds import FeedExists, FeedNotFound, add_feed, list_feeds, set_feed_enabled
@@ -65,11 +66,6 @@ TIME_PROMPT = (
 _PROMPT_RE = re.compile(r"^(✏️|⌨️) .*?queue item #(\d+)")
 MAX_LISTED = 10
 CHUNK = 3900
-
-
-def _args(message: Message) -> str:
-    parts = (message.text or "").split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
 
 
 async def _admin_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Message | None:
@@ -151,7 +147,7 @@ async def queue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     services = services_of(context)
     queue = queue_service(services)
     await _name_channels(context, services)
-    args = _args(message)
+    args = command_args(message)
     if not args:
         items = await queue.list_open(limit=MAX_LISTED + 1)
         if not items:
@@ -185,7 +181,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message = await _admin_message(update, context)
     if message is None:
         return
-    arg = _args(message).lstrip("#")
+    arg = command_args(message).lstrip("#")
     if not arg.isdigit():
         await message.reply_text("Usage: /cancel ID (see /queue for the ids)")
         return
@@ -226,7 +222,7 @@ async def addfeed_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if message is None:
         return
     services = services_of(context)
-    url = _args(message)
+    url = command_args(message)
     if not url:
         await message.reply_text("Usage: /addfeed URL")
         return
@@ -247,7 +243,7 @@ async def disablefeed_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     message = await _admin_message(update, context)
     if message is None:
         return
-    arg = _args(message).lstrip("#")
+    arg = command_args(message).lstrip("#")
     if not arg.isdigit():
         await message.reply_text("Usage: /disablefeed ID (see /feeds for the ids)")
         return
@@ -267,7 +263,7 @@ async def _pause(update: Update, context: ContextTypes.DEFAULT_TYPE, paused: boo
         return
     services = services_of(context)
     queue = queue_service(services)
-    arg = _args(message)
+    arg = command_args(message)
     rows = await queue.channels()
     if not arg and len(rows) != 1:
         names = ", ".join(r.chat_ref for r in rows) or "none configured"

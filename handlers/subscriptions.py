@@ -23,6 +23,7 @@ from bot.context import AppServices, services_of
 from bot.knowledge.catalog import Catalog
 from bot.knowledge.textnorm import fold
 from bot.publish.render import parse_follow_us, safe_url
+from handlers.common import command_args, user_command
 from storage import subscriptions as subs
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,6 @@ MIN_KEYWORD, MAX_KEYWORD = 2, 48
 
 def _catalog(services: AppServices) -> Catalog:
     return services.get_answers().knowledge.catalog
-
-
-def _args(message: Message) -> str:
-    parts = (message.text or "").split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
-def _user_id(update: Update) -> int | None:
-    return update.effective_user.id if update.effective_user else None
 
 
 def _fits(data: str) -> bool:
@@ -74,12 +66,11 @@ async def _subscribe(services: AppServices, user_id: int, kind: str, target: str
 
 async def subscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/subscribe NAME``: a mission, agency or country; or a keyword ("quoted" forces one)."""
-    message = update.effective_message
-    user_id = _user_id(update)
-    if message is None or user_id is None:
+    command = user_command(update, context)
+    if command is None:
         return
-    services = services_of(context)
-    text = _args(message)
+    message, user_id, services = command
+    text = command_args(message)
     if not text:
         await message.reply_html(
             "Usage: /subscribe NAME — a mission (<i>Chang'e-7</i>), agency (<i>ESA</i>), "
@@ -133,11 +124,10 @@ def _list_view(
 
 
 async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    user_id = _user_id(update)
-    if message is None or user_id is None:
+    command = user_command(update, context)
+    if command is None:
         return
-    services = services_of(context)
+    message, user_id, services = command
     rows = await services.db.run(subs.list_for, user_id)
     text, markup = _list_view(services, rows)
     await message.reply_html(text, reply_markup=markup)
@@ -145,12 +135,11 @@ async def subscriptions_command(update: Update, context: ContextTypes.DEFAULT_TY
 
 async def unsubscribe_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/unsubscribe`` (buttons), ``/unsubscribe NAME`` or ``/unsubscribe all``."""
-    message = update.effective_message
-    user_id = _user_id(update)
-    if message is None or user_id is None:
+    command = user_command(update, context)
+    if command is None:
         return
-    services = services_of(context)
-    text = _args(message)
+    message, user_id, services = command
+    text = command_args(message)
     if not text:
         await subscriptions_command(update, context)
         return
@@ -234,12 +223,11 @@ async def _edit(
 
 async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/digest HH:MM`` (your time zone) or ``/digest off``."""
-    message = update.effective_message
-    user_id = _user_id(update)
-    if message is None or user_id is None:
+    command = user_command(update, context)
+    if command is None:
         return
-    services = services_of(context)
-    arg = _args(message).lower()
+    message, user_id, services = command
+    arg = command_args(message).lower()
     pref = await services.db.run(subs.get_pref, user_id)
     zone = pref.timezone if pref else services.settings.timezone
     if arg in ("off", "stop", "none"):
@@ -262,12 +250,11 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/timezone Europe/Berlin``: the zone for /digest (and, for admins, queue times)."""
-    message = update.effective_message
-    user_id = _user_id(update)
-    if message is None or user_id is None:
+    command = user_command(update, context)
+    if command is None:
         return
-    services = services_of(context)
-    arg = _args(message)
+    message, user_id, services = command
+    arg = command_args(message)
     if not arg:
         pref = await services.db.run(subs.get_pref, user_id)
         zone = pref.timezone if pref else services.settings.timezone

@@ -1,16 +1,20 @@
 """Read side of curation: recent articles with everything scoring and rendering need.
 
 Four statements whatever the window size (articles+feeds, then the three link tables), so the
-publisher's tick stays cheap with thousands of recent articles.
+publisher's tick stays cheap with thousands of recent articles; the admin queue reads single
+articles through the same path (:func:`candidates_by_id`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from storage.models import (
@@ -52,6 +56,19 @@ def recent_candidates(
     session: Session, since: datetime, *, limit: int = 5000
 ) -> list[CandidateRow]:
     """Articles published since ``since`` (newest first), with their links and source weight."""
+    return _candidates(session, col(Article.published_at) >= since, limit=limit)
+
+
+def candidates_by_id(session: Session, article_ids: Sequence[int]) -> list[CandidateRow]:
+    """The given articles (newest first) as curation and rendering see them."""
+    if not article_ids:
+        return []
+    return _candidates(session, col(Article.id).in_(list(article_ids)), limit=len(article_ids))
+
+
+def _candidates(
+    session: Session, condition: ColumnElement[bool], *, limit: int
+) -> list[CandidateRow]:
     rows = session.execute(
         select(
             col(Article.id),
@@ -69,7 +86,7 @@ def recent_candidates(
             func.coalesce(col(Feed.weight), 1.0),
         )
         .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-        .where(col(Article.published_at) >= since)
+        .where(condition)
         .order_by(col(Article.published_at).desc())
         .limit(limit)
     ).all()
@@ -89,35 +106,41 @@ def recent_candidates(
             image_url=r[11],
             source_weight=float(r[12]),
         )
-    if not by_id:
-        return []
-    ids = list(by_id)
-    links: dict[str, defaultdict[int, dict[str, str]]] = {
-        k: defaultdict(dict) for k in ("missions", "agencies", "countries")
-    }
-    for article_id, slug, name in session.execute(
-        select(col(ArticleMission.article_id), col(Mission.slug), col(Mission.name))
-        .join(Mission, col(Mission.id) == col(ArticleMission.mission_id))
-        .where(col(ArticleMission.article_id).in_(ids))
-    ).all():
-        links["missions"][article_id][slug] = name
-    for article_id, abbrev, name in session.execute(
-        select(col(ArticleAgency.article_id), col(Agency.abbrev), col(Agency.name))
-        .join(Agency, col(Agency.id) == col(ArticleAgency.agency_id))
-        .where(col(ArticleAgency.article_id).in_(ids))
-    ).all():
-        links["agencies"][article_id][abbrev] = name
-    for article_id, code, name in session.execute(
-        select(col(ArticleCountry.article_id), col(Country.code), col(Country.name))
-        .join(Country, col(Country.code) == col(ArticleCountry.country_code))
-        .where(col(ArticleCountry.article_id).in_(ids))
-    ).all():
-        links["countries"][article_id][code] = name
-    for article_id, row in by_id.items():
-        row.missions = links["missions"].get(article_id, {})
-        row.agencies = links["agencies"].get(article_id, {})
-        row.countries = links["countries"].get(article_id, {})
+    if by_id:
+        ids = list(by_id)
+        missions = _links(session, ids, ArticleMission, "mission_id", Mission, "slug")
+        agencies = _links(session, ids, ArticleAgency, "agency_id", Agency, "abbrev")
+        countries = _links(session, ids, ArticleCountry, "country_code", Country, "code", "code")
+        for article_id, row in by_id.items():
+            row.missions = missions.get(article_id, {})
+            row.agencies = agencies.get(article_id, {})
+            row.countries = countries.get(article_id, {})
     return list(by_id.values())
+
+
+def _links(
+    session: Session,
+    ids: list[int],
+    link: Any,
+    ref: str,
+    target: Any,
+    key: str,
+    target_id: str = "id",
+) -> dict[int, dict[str, str]]:
+    """article id → {catalog key: display name} through one link table (one statement).
+
+    ``link.ref`` references ``target.target_id``; ``target.key`` is the natural key and
+    ``target.name`` the display name.
+    """
+    link_table, target_table = link.__table__, target.__table__
+    out: defaultdict[int, dict[str, str]] = defaultdict(dict)
+    for article_id, value, name in session.execute(
+        select(link_table.c.article_id, target_table.c[key], target_table.c.name)
+        .join(target_table, target_table.c[target_id] == link_table.c[ref])
+        .where(link_table.c.article_id.in_(ids))
+    ).all():
+        out[article_id][value] = name
+    return out
 
 
 @dataclass(frozen=True, slots=True)

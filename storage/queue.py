@@ -26,19 +26,13 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
 from storage import outbox
-from storage.candidates import CandidateRow
+from storage.candidates import CandidateRow, candidates_by_id
 from storage.models import (
-    Agency,
     Article,
-    ArticleAgency,
-    ArticleCountry,
-    ArticleMission,
     Channel,
-    Country,
     Delivery,
     Event,
     Feed,
-    Mission,
     QueueItem,
 )
 from storage.types import utcnow
@@ -364,54 +358,8 @@ def claim_review_message(session: Session, item_id: int, message_id: int) -> boo
 
 def article_row(session: Session, article_id: int) -> CandidateRow | None:
     """One article with its links and source weight, as rendering needs it."""
-    found = session.execute(
-        select(Article, func.coalesce(col(Feed.weight), 1.0))
-        .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-        .where(col(Article.id) == article_id)
-    ).first()
-    if found is None:
-        return None
-    article, weight = found
-    assert article.id is not None
-    row = CandidateRow(
-        article_id=article.id,
-        title=article.title,
-        summary=article.summary,
-        content=article.content,
-        url=article.canonical_url or article.url,
-        site=article.source_site,
-        source_name=article.source_name,
-        published_at=article.published_at,
-        fetched_at=article.fetched_at,
-        language=article.language,
-        image_url=article.image_url,
-        source_weight=float(weight),
-    )
-    row.missions = {
-        slug: name
-        for slug, name in session.execute(
-            select(col(Mission.slug), col(Mission.name))
-            .join(ArticleMission, col(ArticleMission.mission_id) == col(Mission.id))
-            .where(col(ArticleMission.article_id) == article_id)
-        ).all()
-    }
-    row.agencies = {
-        abbrev: name
-        for abbrev, name in session.execute(
-            select(col(Agency.abbrev), col(Agency.name))
-            .join(ArticleAgency, col(ArticleAgency.agency_id) == col(Agency.id))
-            .where(col(ArticleAgency.article_id) == article_id)
-        ).all()
-    }
-    row.countries = {
-        code: name
-        for code, name in session.execute(
-            select(col(Country.code), col(Country.name))
-            .join(ArticleCountry, col(ArticleCountry.country_code) == col(Country.code))
-            .where(col(ArticleCountry.article_id) == article_id)
-        ).all()
-    }
-    return row
+    rows = candidates_by_id(session, [article_id])
+    return rows[0] if rows else None
 
 
 # --------------------------------------------------------------------------- channels

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
-from tests.support.runbot import NO_FEEDS, running_bot
+from tests.support.runbot import orbitwire_process, running_bot
 
-ROOT = Path(__file__).resolve().parents[1]
 USER = 424242
 
 
@@ -64,35 +59,11 @@ def test_orbitwire_run_answers_start_within_a_second(
     botapi: BotAPIEmulator, tmp_path: Path
 ) -> None:
     """The operator's path: `orbitwire run` as a process, SIGTERM stops it cleanly."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITWIRE_")}
-    env.update(
-        ORBITWIRE_BOT_TOKEN=botapi.token,
-        ORBITWIRE_TELEGRAM_API_URL=botapi.base_url,
-        ORBITWIRE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-        ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
-        ORBITWIRE_METRICS_PORT="0",
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with orbitwire_process(botapi, tmp_path) as run:
         botapi.wait_for(lambda e: e.requests_for("deleteWebhook"), timeout=30, what="polling")
         sent_at = time.monotonic()
         botapi.send_message(USER, "/start")
         botapi.wait_for_messages(USER, count=1, timeout=5)
         assert time.monotonic() - sent_at < 1.0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, err
-    assert botapi.token not in err
+    assert run.returncode == 0, run.stderr
+    assert botapi.token not in run.stderr

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
-from tests.support.runbot import NO_FEEDS, running_bot
-from tests.test_cli import ROOT
+from tests.support.runbot import orbitwire_process, running_bot
 
 USER = 515151
 SECRET = "s3cret-Token_ok"
@@ -101,31 +96,10 @@ async def test_healthz_reports_an_unreachable_database(
 
 
 def test_debug_logs_never_contain_the_token(botapi: BotAPIEmulator, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITWIRE_")}
-    env.update(
-        ORBITWIRE_BOT_TOKEN=botapi.token,
-        ORBITWIRE_TELEGRAM_API_URL=botapi.base_url,
-        ORBITWIRE_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-        ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
-        ORBITWIRE_LOG_LEVEL="DEBUG",
-        ORBITWIRE_METRICS_PORT="0",
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with orbitwire_process(botapi, tmp_path, stop_timeout=30, ORBITWIRE_LOG_LEVEL="DEBUG") as run:
         botapi.wait_for(lambda e: e.requests_for("deleteWebhook"), timeout=30, what="start")
         botapi.send_message(USER, "/start")
         botapi.wait_for_messages(USER, count=1, timeout=10)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-    assert "sendMessage" in err  # DEBUG logs request URLs …
-    assert botapi.token not in err  # … with the token masked
-    assert botapi.token.split(":")[1] not in err
+    assert "sendMessage" in run.stderr  # DEBUG logs request URLs …
+    assert botapi.token not in run.stderr  # … with the token masked
+    assert botapi.token.split(":")[1] not in run.stderr

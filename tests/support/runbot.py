@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,54 @@ from storage.db import Database
 from tests.support.botapi import BotAPIEmulator
 
 NO_FEEDS = Path(__file__).resolve().parents[1] / "data" / "no_feeds.toml"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ProcessRun:
+    """An ``orbitwire run`` subprocess; ``stderr`` and ``returncode`` are set once it stopped."""
+
+    proc: subprocess.Popen[str]
+    stderr: str = ""
+    returncode: int | None = None
+
+
+@contextlib.contextmanager
+def orbitwire_process(
+    emu: BotAPIEmulator, workdir: Path, *, stop_timeout: float = 20, **env: str
+) -> Iterator[ProcessRun]:
+    """``orbitwire run`` as the operator starts it (a process, SQLite in ``workdir``, no feeds,
+    metrics on a free port), stopped with SIGTERM on exit (and given ``stop_timeout`` seconds
+    to finish). ``env``: extra ``ORBITWIRE_*`` variables."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ORBITWIRE_")}
+    environ.update(
+        ORBITWIRE_BOT_TOKEN=emu.token,
+        ORBITWIRE_TELEGRAM_API_URL=emu.base_url,
+        ORBITWIRE_DATABASE_URL=f"sqlite:///{workdir / 'bot.db'}",
+        ORBITWIRE_FEEDS_FILE=str(NO_FEEDS),
+        ORBITWIRE_METRICS_PORT="0",
+        PYTHONPATH=str(ROOT),
+        **env,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=environ,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = ProcessRun(proc)
+    try:
+        yield run
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _out, run.stderr = proc.communicate(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        run.returncode = proc.returncode
 
 
 def settings_for(emu: BotAPIEmulator, db_url: str, **overrides: Any) -> Settings:

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,10 +34,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import web
-from sqlalchemy import create_engine, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import update
 from sqlmodel import col, select
 
+from benchmarks.common import private_pg_schema
 from storage.db import Database
 from storage.models import Article, Delivery, Feed
 from storage.types import utcnow
@@ -239,21 +238,7 @@ def backends(workdir: Path, wanted: str = "all") -> list[Backend]:
         )
     base = os.environ.get(PG_ENV)
     if base and wanted in ("all", "postgresql"):
-        schema = f"ow_bench_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(base)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-
-        def drop() -> None:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-
+        url, drop = private_pg_schema(base)
         found.append(Backend("postgresql", url, drop))
     elif wanted == "postgresql":
         raise SystemExit(f"--backend postgresql needs {PG_ENV}")

@@ -47,11 +47,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select, text
 from sqlmodel import col
 
-from benchmarks.common import SummaryRow, machine, update_doc
+from benchmarks.common import SummaryRow, machine, private_pg_schema, update_doc
 from bot.answers import Answers
 from bot.knowledge.service import Knowledge
 from storage.db import Database, upgrade_database
@@ -251,21 +250,7 @@ async def run_queries(db: Database, samples: int, runs: int = 1) -> dict[str, Ti
 
 
 def _pg_database(base: str) -> tuple[Database, Callable[[], None]]:
-    schema = f"ow_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = (
-        make_url(base)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
+    url, drop = private_pg_schema(base)
     return Database(url), drop
 
 

@@ -191,3 +191,32 @@ class Tee:
 
     def text(self) -> str:
         return self.buffer.getvalue()
+
+
+def private_pg_schema(base: str, prefix: str = "ow_bench") -> tuple[str, Callable[[], None]]:
+    """A new empty schema on the PostgreSQL server at ``base``.
+
+    Returns a URL whose connections use that schema (``search_path``) and a function that
+    drops it: benchmarks never touch the shared database's own tables and leave nothing behind.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = (
+        make_url(base)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+    return url, drop

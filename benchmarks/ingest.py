@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +59,7 @@ from benchmarks.common import (
     PssSampler,
     SummaryRow,
     machine,
+    private_pg_schema,
     proc_cpu_s,
     self_peak_mb,
     update_doc,
@@ -230,32 +230,6 @@ def _forkserver_pid() -> int | None:
     return None
 
 
-def _pg_schema_url(base: str) -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema = f"ow_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    url = (
-        make_url(base)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-    return url, schema
-
-
-def _drop_pg_schema(base: str, schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
-
-
 async def _orbitwire(
     urls: list[str], db_url: str, backfill: int, profile: str | None, link: bool = True
 ) -> dict:
@@ -405,10 +379,9 @@ def child_main(args: argparse.Namespace) -> None:
     if args.child == "reader":
         result = _reader(urls, args.workers)
     else:
-        schema = None
+        drop = None
         if args.child == "orbitwire-pg":
-            base = os.environ[PG_ENV]
-            db_url, schema = _pg_schema_url(base)
+            db_url, drop = private_pg_schema(os.environ[PG_ENV])
         else:
             tmp = tempfile.mkdtemp(prefix="ow-bench-")
             db_url = f"sqlite:///{Path(tmp) / 'orbitwire.db'}"
@@ -417,8 +390,8 @@ def child_main(args: argparse.Namespace) -> None:
                 _orbitwire(urls, db_url, args.backfill, args.profile, link=not args.no_link)
             )
         finally:
-            if schema is not None:
-                _drop_pg_schema(os.environ[PG_ENV], schema)
+            if drop is not None:
+                drop()
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 

@@ -25,6 +25,10 @@ class ChannelInfo:
     disabled_reason: str | None
     settings: dict[str, object]
 
+    @property
+    def label(self) -> str:
+        return self.title or self.chat_ref
+
 
 def _info(channel: Channel) -> ChannelInfo:
     assert channel.id is not None

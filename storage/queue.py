@@ -362,32 +362,6 @@ def article_row(session: Session, article_id: int) -> CandidateRow | None:
     return rows[0] if rows else None
 
 
-# --------------------------------------------------------------------------- channels
-@dataclass(frozen=True, slots=True)
-class ChannelRow:
-    id: int
-    chat_ref: str
-    chat_id: int | None
-    title: str | None
-    enabled: bool
-    paused: bool
-
-    @property
-    def label(self) -> str:
-        return self.title or self.chat_ref
-
-
-def channels(session: Session, refs: Sequence[str]) -> list[ChannelRow]:
-    """The configured channels (in settings order) with their state."""
-    rows = {c.chat_ref: c for c in session.execute(select(Channel)).scalars()}
-    out = []
-    for ref in refs:
-        c = rows.get(ref)
-        if c is not None and c.id is not None:
-            out.append(ChannelRow(c.id, c.chat_ref, c.chat_id, c.title, c.enabled, c.paused))
-    return out
-
-
 # --------------------------------------------------------------------------- events
 @dataclass(frozen=True, slots=True)
 class EventRow:

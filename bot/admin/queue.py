@@ -37,7 +37,7 @@ from bot.publish.summarize import Summarizer
 from config.settings import Settings
 from storage import queue as store
 from storage.candidates import CandidateRow
-from storage.channels import sync_channels
+from storage.channels import ChannelInfo, sync_channels
 from storage.db import Database
 from storage.models import UserPref
 from storage.types import utcnow
@@ -141,11 +141,11 @@ class QueueService:
                     pass
         return self.settings.tz
 
-    async def channels(self) -> list[store.ChannelRow]:
-        await self.db.run(sync_channels, self.settings.channels)
-        return await self.db.run(store.channels, self.settings.channels)
+    async def channels(self) -> list[ChannelInfo]:
+        """The configured channels, in settings order (rows are created on first sight)."""
+        return await self.db.run(sync_channels, self.settings.channels)
 
-    async def channel(self, ref: str | int | None) -> store.ChannelRow:
+    async def channel(self, ref: str | int | None) -> ChannelInfo:
         """A configured channel by ``@name``, chat id or row id (None: the first one)."""
         rows = await self.channels()
         if not rows:

@@ -37,7 +37,7 @@ from aiohttp import web
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from benchmarks.common import private_pg_schema
+from benchmarks.common import SummaryRow, private_pg_schema
 from storage.db import Database
 from storage.models import Article, Delivery, Feed
 from storage.types import utcnow
@@ -524,6 +524,25 @@ class Audit:
     articles_stored: int = 0
     articles_lost: int = 0
     lost_guids: list[str] = field(default_factory=list)
+
+    def summary_rows(self, label: str, command: str) -> list[SummaryRow]:
+        """The summary rows crash runs and the soak share: ambiguous sends, articles lost."""
+        return [
+            SummaryRow(
+                f"{label}: ambiguous sends (delivered / not)",
+                f"{self.ambiguous} ({self.ambiguous_delivered} / {self.ambiguous_not_delivered})",
+                "counted, never re-sent",
+                "—",
+                command,
+            ),
+            SummaryRow(
+                f"{label}: articles lost",
+                str(self.articles_lost),
+                "0",
+                "yes" if self.articles_lost == 0 else "no",
+                command,
+            ),
+        ]
 
     def rows(self) -> list[tuple[str, str]]:
         per_channel = ", ".join(str(n) for n in self.posts_per_channel.values())

@@ -211,21 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 "yes" if result.duplicates == 0 else "no",
                 command,
             ),
-            SummaryRow(
-                f"{label}: ambiguous sends (delivered / not)",
-                f"{result.ambiguous} ({result.ambiguous_delivered} / "
-                f"{result.ambiguous_not_delivered})",
-                "counted, never re-sent",
-                "—",
-                command,
-            ),
-            SummaryRow(
-                f"{label}: articles lost",
-                str(result.articles_lost),
-                "0",
-                "yes" if result.articles_lost == 0 else "no",
-                command,
-            ),
+            *result.summary_rows(label, command),
         ]
     if args.write:
         body = (

@@ -223,21 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 "yes" if result.lost_posts == 0 and result.duplicates == 0 else "no",
                 command,
             ),
-            SummaryRow(
-                f"soak {minutes} min: ambiguous sends (delivered / not)",
-                f"{result.ambiguous} ({result.ambiguous_delivered} / "
-                f"{result.ambiguous_not_delivered})",
-                "counted, never re-sent",
-                "—",
-                command,
-            ),
-            SummaryRow(
-                f"soak {minutes} min: articles lost",
-                str(result.articles_lost),
-                "0",
-                "yes" if result.articles_lost == 0 else "no",
-                command,
-            ),
+            *result.summary_rows(f"soak {minutes} min", command),
             SummaryRow(
                 f"soak {minutes} min: bot RSS max / slope",
                 f"{mem.get('rss_max', 0.0):.0f} MB / {slope:+.2f} MB/min",

@@ -19,6 +19,7 @@ from html import escape
 from urllib.parse import urlsplit
 
 from bot.htmltext import html_to_text
+from bot.publish.textlimits import utf16_len, utf16_prefix
 from storage.queries import (
     ArticleBrief,
     Contributions,
@@ -36,27 +37,6 @@ _MARKS = re.compile(f"([{MARK_START}{MARK_END}])")
 
 
 # ------------------------------------------------------------------------- primitives
-def utf16_len(text: str) -> int:
-    """Telegram counts limits in UTF-16 code units (an emoji flag is four).
-
-    Most lines have no character beyond the Basic Multilingual Plane, where the count is just
-    ``len``; checking ``max`` is several times cheaper than encoding every line of every answer.
-    """
-    if not text or max(text) < "\U00010000":
-        return len(text)
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def utf16_prefix(text: str, limit: int) -> str:
-    """Longest prefix within ``limit`` UTF-16 units, never splitting a character."""
-    used = 0
-    for index, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > limit:
-            return text[:index]
-    return text
-
-
 def is_http_url(url: str | None) -> bool:
     if not url:
         return False
